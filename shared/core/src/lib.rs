@@ -1,0 +1,20 @@
+//! The likeness domain. Nothing in this crate knows about AWS, SQLite or HTTP:
+//! adapters in `shared/aws` and `shared/embedded` implement the [`ports`].
+
+pub mod catalogue;
+pub mod cost;
+pub mod error;
+pub mod geometry;
+pub mod ids;
+pub mod keys;
+pub mod ports;
+pub mod preview;
+pub mod rejection;
+pub mod s3_event;
+
+pub use catalogue::{Catalogue, Style};
+pub use error::PortError;
+pub use geometry::{Point, Rect};
+pub use ids::{PreviewId, StyleId, TenantId};
+pub use preview::{Consent, Preview, Status, SubjectKind};
+pub use rejection::{RejectionCode, RejectionReason};
