@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, mpsc};
 
@@ -657,6 +657,10 @@ impl Exec {
             json!({"length": items.len()}),
         );
         let mut set = tokio::task::JoinSet::new();
+        let mut results = vec![Value::Null; items.len()];
+        // Set by a failing iteration before it releases its permit, so no new
+        // iteration starts after a failure (Step Functions stops the Map too).
+        let failed = Arc::new(AtomicBool::new(false));
         for (index, item) in items.into_iter().enumerate() {
             let mut item_ctx = ctx.clone();
             item_ctx["Map"] = json!({"Item": {"Index": index, "Value": item}});
@@ -665,25 +669,32 @@ impl Exec {
                 None => item,
             };
             let child = format!("{frame}/{}@{}#{}[{}]", state.name, cp.entry, attempt, index);
+            let saved = self
+                .store()
+                .checkpoint(&self.shared.machine, &self.name, &child)
+                .map_err(|e| StatesError::runtime(e.to_string()))?;
+            if let Some(Checkpoint {
+                done: Some(out), ..
+            }) = saved
+            {
+                results[index] = out;
+                continue;
+            }
+            // Permits are taken here, in item order, so MaxConcurrency 1 runs items in order.
+            let permit = permits
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|e| StatesError::runtime(e.to_string()))?;
+            if failed.load(Ordering::SeqCst) {
+                break;
+            }
             let this = self.clone();
             let processor = spec.processor.clone();
-            let permits = permits.clone();
             let state_name = state.name.clone();
+            let failed = failed.clone();
             set.spawn(async move {
-                let saved = this
-                    .store()
-                    .checkpoint(&this.shared.machine, &this.name, &child)
-                    .map_err(|e| StatesError::runtime(e.to_string()))?;
-                if let Some(Checkpoint {
-                    done: Some(out), ..
-                }) = saved
-                {
-                    return Ok((index, out));
-                }
-                let _permit = permits
-                    .acquire_owned()
-                    .await
-                    .map_err(|e| StatesError::runtime(e.to_string()))?;
+                let _permit = permit;
                 this.event(
                     "MapIterationStarted",
                     Some(&state_name),
@@ -711,13 +722,13 @@ impl Exec {
                         this.checkpoint(&child, &done)?;
                     }
                     Err(e) => {
+                        failed.store(true, Ordering::SeqCst);
                         this.event("MapIterationFailed", Some(&state_name), e.to_json());
                     }
                 }
                 out.map(|v| (index, v))
             });
         }
-        let mut results = vec![Value::Null; set.len()];
         while let Some(joined) = set.join_next().await {
             let (index, v) = match joined {
                 Ok(r) => r?,
