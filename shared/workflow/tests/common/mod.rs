@@ -1,0 +1,163 @@
+//! Test doubles: an in-memory queue with the `Queue` port's shape, and a
+//! scripted render worker that answers through the `Workflow` port.
+
+#![allow(dead_code)]
+
+use async_trait::async_trait;
+use likeness_core::error::PortResult;
+use likeness_core::ports::{Queue, QueueMessage, Workflow};
+use serde_json::{Value, json};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+#[derive(Default)]
+pub struct MemQueue {
+    queues: Mutex<HashMap<String, VecDeque<String>>>,
+    arrived: Notify,
+    next_id: Mutex<u64>,
+}
+
+#[async_trait]
+impl Queue for MemQueue {
+    async fn send(&self, queue: &str, body: &str, _delay: Duration) -> PortResult<String> {
+        let mut id = self.next_id.lock().unwrap();
+        *id += 1;
+        self.queues
+            .lock()
+            .unwrap()
+            .entry(queue.to_string())
+            .or_default()
+            .push_back(body.to_string());
+        self.arrived.notify_waiters();
+        Ok(format!("m-{id}"))
+    }
+
+    async fn receive(
+        &self,
+        queue: &str,
+        max: usize,
+        _vis: Duration,
+        wait: Duration,
+    ) -> PortResult<Vec<QueueMessage>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let notified = self.arrived.notified();
+            {
+                let mut qs = self.queues.lock().unwrap();
+                let q = qs.entry(queue.to_string()).or_default();
+                if !q.is_empty() {
+                    let n = max.min(q.len());
+                    return Ok(q
+                        .drain(..n)
+                        .enumerate()
+                        .map(|(i, body)| QueueMessage {
+                            id: format!("r-{i}"),
+                            body,
+                            receipt_handle: format!("h-{i}"),
+                            receive_count: 1,
+                        })
+                        .collect());
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Ok(vec![]);
+            }
+        }
+    }
+
+    async fn delete(&self, _queue: &str, _receipt: &str) -> PortResult<()> {
+        Ok(())
+    }
+
+    async fn change_visibility(
+        &self,
+        _queue: &str,
+        _receipt: &str,
+        _v: Duration,
+    ) -> PortResult<()> {
+        Ok(())
+    }
+}
+
+/// One scripted answer to a render message.
+#[derive(Clone, Debug)]
+pub enum Action {
+    SuccessEcho,
+    HeartbeatSuccess,
+    Fail(String, String),
+    Silent,
+}
+
+impl Action {
+    pub fn from_json(v: &Value) -> Self {
+        match v["action"].as_str().unwrap_or_default() {
+            "success_echo" => Action::SuccessEcho,
+            "heartbeat_success" => Action::HeartbeatSuccess,
+            "fail" => Action::Fail(
+                v["error"].as_str().unwrap_or_default().to_string(),
+                v["cause"].as_str().unwrap_or_default().to_string(),
+            ),
+            "silent" => Action::Silent,
+            other => panic!("unknown worker action {other:?}"),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct WorkerLog {
+    pub messages: Vec<Value>,
+    pub tokens: Vec<String>,
+    pub problems: Vec<String>,
+}
+
+/// Serves `queue` until dropped/aborted, answering messages with `actions` in order.
+pub fn spawn_worker(
+    queue: Arc<MemQueue>,
+    name: &str,
+    workflow: Arc<dyn Workflow>,
+    actions: Vec<Action>,
+) -> (tokio::task::JoinHandle<()>, Arc<Mutex<WorkerLog>>) {
+    let log = Arc::new(Mutex::new(WorkerLog::default()));
+    let name = name.to_string();
+    let l = log.clone();
+    let handle = tokio::spawn(async move {
+        let mut actions: VecDeque<Action> = actions.into();
+        loop {
+            let got = queue
+                .receive(&name, 1, Duration::from_secs(30), Duration::from_secs(5))
+                .await
+                .unwrap();
+            for m in got {
+                let mut body: Value = serde_json::from_str(&m.body).unwrap();
+                let token = body["TaskToken"].as_str().unwrap().to_string();
+                body.as_object_mut().unwrap().remove("TaskToken");
+                {
+                    let mut lg = l.lock().unwrap();
+                    lg.messages.push(body.clone());
+                    lg.tokens.push(token.clone());
+                }
+                let Some(action) = actions.pop_front() else {
+                    l.lock()
+                        .unwrap()
+                        .problems
+                        .push(format!("unexpected message {body}"));
+                    continue;
+                };
+                let mut echo = body.clone();
+                echo["rendered"] = json!(true);
+                match action {
+                    Action::Silent => {}
+                    Action::HeartbeatSuccess => {
+                        workflow.send_task_heartbeat(&token).await.unwrap();
+                        workflow.send_task_success(&token, echo).await.unwrap();
+                    }
+                    Action::SuccessEcho => workflow.send_task_success(&token, echo).await.unwrap(),
+                    Action::Fail(e, c) => workflow.send_task_failure(&token, &e, &c).await.unwrap(),
+                }
+            }
+        }
+    });
+    (handle, log)
+}
