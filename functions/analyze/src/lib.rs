@@ -2,6 +2,8 @@
 //! once, so every step is a conditional transition: a duplicate event finds the
 //! preview already claimed and does nothing.
 
+pub mod stage;
+
 use likeness_core::ports::{Blobs, Previews};
 use likeness_core::preview::PreviewPatch;
 use likeness_core::s3_event::{S3EventNotification, S3EventRecord};

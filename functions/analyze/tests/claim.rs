@@ -1,91 +1,13 @@
+mod common;
+
 use chrono::Utc;
+use common::{MemoryBlobs, ordered};
 use likeness_analyze::{UploadOutcome, handle_upload_notification};
-use likeness_core::ports::{Blobs, PresignedRequest, Previews, SystemClock};
-use likeness_core::preview::UploadSpec;
+use likeness_core::ports::{Blobs, Previews, SystemClock};
 use likeness_core::s3_event::{S3EventNotification, S3EventRecord};
-use likeness_core::{
-    Consent, PortError, Preview, PreviewId, Status, StyleId, SubjectKind, TenantId, keys,
-};
+use likeness_core::{PreviewId, Status, TenantId, keys};
 use likeness_embedded::SqliteRecords;
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-#[derive(Default)]
-struct MemoryBlobs(Mutex<BTreeMap<String, Vec<u8>>>);
-
-#[async_trait::async_trait]
-impl Blobs for MemoryBlobs {
-    async fn put(&self, key: &str, bytes: Vec<u8>, _: &str) -> Result<(), PortError> {
-        self.0.lock().unwrap().insert(key.into(), bytes);
-        Ok(())
-    }
-    async fn get(&self, key: &str) -> Result<Vec<u8>, PortError> {
-        self.0
-            .lock()
-            .unwrap()
-            .get(key)
-            .cloned()
-            .ok_or_else(|| PortError::NotFound(key.into()))
-    }
-    async fn delete(&self, key: &str) -> Result<(), PortError> {
-        self.0.lock().unwrap().remove(key);
-        Ok(())
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, PortError> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .keys()
-            .filter(|k| k.starts_with(prefix))
-            .cloned()
-            .collect())
-    }
-    async fn presign_put(
-        &self,
-        _: &str,
-        _: &str,
-        _: u64,
-        _: Duration,
-    ) -> Result<PresignedRequest, PortError> {
-        Err(PortError::Invalid("not used".into()))
-    }
-    async fn presign_get(&self, _: &str, _: Duration) -> Result<PresignedRequest, PortError> {
-        Err(PortError::Invalid("not used".into()))
-    }
-}
-
-fn ordered(tenant: &str, n: u32, length: u64) -> Preview {
-    let now = Utc::now();
-    let id = PreviewId::new(format!("pv_{n:032x}"));
-    let tenant = TenantId::new(tenant);
-    Preview {
-        upload: UploadSpec {
-            key: keys::upload(&tenant, &id),
-            content_type: "image/jpeg".into(),
-            content_length: length,
-            expires_at: now,
-        },
-        id,
-        tenant,
-        status: Status::AwaitingUpload,
-        subject: SubjectKind::Person,
-        styles: vec![StyleId::new("oil")],
-        variations: 1,
-        webhook_url: None,
-        consent: Consent {
-            rights_to_photo: true,
-        },
-        created_at: now,
-        updated_at: now,
-        version: 1,
-        analysis: None,
-        rejection_reasons: vec![],
-        failure: None,
-        expires_at: now,
-    }
-}
+use std::sync::Arc;
 
 fn notification(key: &str, size: u64) -> String {
     let record = S3EventRecord::object_created_put(
