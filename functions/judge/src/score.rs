@@ -1,0 +1,522 @@
+//! Scoring one candidate against the reference: likeness, colour, composition,
+//! style and artifacts, each a score in [0, 1] with the raw measurement kept.
+
+use crate::colour::{Swatch, palette, palette_distance};
+use crate::config::StyleQa;
+use crate::face::{FaceModel, FaceModelError, embedding_distance, landmark_error};
+use crate::metrics::{black_tile_fraction, clipped_fraction, edge_ssim, luma_std, phash};
+use crate::signature::{Stat, Stats, band_score, measure, style_score};
+use image::{RgbImage, imageops};
+use likeness_core::{Rect, SubjectKind};
+use likeness_vision::faces::detect_faces;
+use serde::{Deserialize, Serialize};
+
+/// Stable artifact codes: they go into records and webhooks, never rename one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArtifactCode {
+    /// Near-uniform image: nothing was drawn.
+    Blank,
+    /// Dead black tiles, what NaNs in a decoder leave.
+    BlackTiles,
+    /// Large areas clipped to fully saturated colour.
+    ClippedSaturation,
+    /// More faces than the order has people.
+    ExtraFaces,
+    /// Fewer faces than the order has people.
+    MissingFace,
+    /// A face whose landmarks are not a face's.
+    MeltedFace,
+    /// The same picture as a better-ranked variation.
+    NearDuplicate,
+}
+
+impl ArtifactCode {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ArtifactCode::Blank => "blank",
+            ArtifactCode::BlackTiles => "black_tiles",
+            ArtifactCode::ClippedSaturation => "clipped_saturation",
+            ArtifactCode::ExtraFaces => "extra_faces",
+            ArtifactCode::MissingFace => "missing_face",
+            ArtifactCode::MeltedFace => "melted_face",
+            ArtifactCode::NearDuplicate => "near_duplicate",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    pub code: ArtifactCode,
+    /// The measurement that tripped the check, in the check's own unit.
+    pub measured: f32,
+    pub limit: f32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    pub likeness: f32,
+    pub colour: f32,
+    pub composition: f32,
+    pub style: f32,
+    /// 1 without artifacts, 0 with any.
+    pub artifacts: f32,
+}
+
+/// The raw measurements behind the scores, kept for the record and calibration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Measurements {
+    pub faces_expected: Option<usize>,
+    pub faces_found: usize,
+    /// People: Euclidean distance between the reference and the matched face
+    /// embeddings (the worst match for a couple).
+    pub identity_distance: Option<f32>,
+    /// Landmark geometry error of the worst matched face (share of the eye distance).
+    pub landmark_error: Option<f32>,
+    /// Pets: gradient SSIM of the subject region at 48 px, best over small shifts.
+    pub structure_ssim: Option<f32>,
+    /// CIEDE2000 palette distance of the subject regions.
+    pub palette_delta_e: Option<f32>,
+    /// Subject (face for people) box in the candidate, in its pixels.
+    pub subject_box: Option<Rect>,
+    pub head_height: Option<f32>,
+    pub head_x: Option<f32>,
+    pub head_y: Option<f32>,
+    /// Share of the subject box inside the frame.
+    pub subject_visible: Option<f32>,
+    pub style_stats: Stats,
+    pub style_outside: Vec<Stat>,
+    pub luma_std: f32,
+    pub black_tiles: f32,
+    pub clipped: f32,
+    /// 64-bit DCT hash as 16 hex digits (JSON numbers lose precision past 2^53).
+    pub phash: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CandidateReport {
+    pub scores: Scores,
+    pub measurements: Measurements,
+    pub artifacts: Vec<Artifact>,
+    /// Criteria below their threshold (`likeness`, `colour`, `composition`, `style`).
+    pub below: Vec<String>,
+    /// Ranking score: weighted mean of the four criteria, zero with any artifact.
+    pub overall: f32,
+    pub passed: bool,
+}
+
+impl CandidateReport {
+    pub fn phash(&self) -> Option<u64> {
+        u64::from_str_radix(&self.measurements.phash, 16).ok()
+    }
+
+    /// Weighted mean of the four criteria, ignoring artifacts: likeness counts
+    /// double because it is what the customer pays for.
+    pub fn quality(&self) -> f32 {
+        let s = self.scores;
+        0.4 * s.likeness + 0.2 * s.colour + 0.2 * s.composition + 0.2 * s.style
+    }
+
+    /// Recompute `passed` and `overall` after artifacts were added (near duplicates).
+    pub fn refresh(&mut self) {
+        self.scores.artifacts = if self.artifacts.is_empty() { 1.0 } else { 0.0 };
+        self.overall = self.quality() * self.scores.artifacts;
+        self.passed = self.below.is_empty() && self.artifacts.is_empty();
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JudgeError {
+    #[error(transparent)]
+    Model(#[from] FaceModelError),
+    #[error("the reference has no face, so a {0} portrait cannot be judged for likeness")]
+    NoReferenceFace(SubjectKind),
+    #[error("the image is empty ({0}x{1})")]
+    Empty(u32, u32),
+}
+
+#[derive(Clone, Debug)]
+pub struct ReferenceFace {
+    pub rect: Rect,
+    pub embedding: Vec<f32>,
+}
+
+/// What the candidate is judged against, computed once per preview.
+#[derive(Clone, Debug)]
+pub struct Reference {
+    pub subject: SubjectKind,
+    pub width: u32,
+    pub height: u32,
+    /// People: the dominant faces, as many as the order has people.
+    pub faces: Vec<ReferenceFace>,
+    /// The subject region: head and shoulders for people, the pet's box for pets.
+    pub subject_box: Rect,
+    pub palette: Vec<Swatch>,
+    pub palette_grey: Vec<Swatch>,
+    /// The subject region cropped from the reference, for structure comparison.
+    pub crop: RgbImage,
+}
+
+const PALETTE_SIZE: usize = 5;
+const STRUCTURE_SIDE: u32 = 48;
+
+/// Head and shoulders around a face box: where skin, hair and clothes colour live.
+fn head_region(face: &Rect, width: u32, height: u32) -> Rect {
+    Rect::new(
+        face.x - 0.5 * face.width,
+        face.y - 0.6 * face.height,
+        face.width * 2.0,
+        face.height * 2.4,
+    )
+    .clamped(width as f32, height as f32)
+}
+
+fn crop(image: &RgbImage, r: &Rect) -> RgbImage {
+    let r = r.clamped(image.width() as f32, image.height() as f32);
+    let (x, y) = (r.x.floor() as u32, r.y.floor() as u32);
+    let w = (r.width.round() as u32).clamp(1, image.width() - x.min(image.width() - 1));
+    let h = (r.height.round() as u32).clamp(1, image.height() - y.min(image.height() - 1));
+    imageops::crop_imm(
+        image,
+        x.min(image.width() - 1),
+        y.min(image.height() - 1),
+        w,
+        h,
+    )
+    .to_image()
+}
+
+fn grey(image: &RgbImage) -> RgbImage {
+    let g = imageops::grayscale(image);
+    RgbImage::from_fn(g.width(), g.height(), |x, y| {
+        let v = g.get_pixel(x, y)[0];
+        image::Rgb([v, v, v])
+    })
+}
+
+/// Lower is better: 1 at zero, 0.5 at the tolerance, towards 0 beyond.
+pub fn ratio_score(x: f32, tolerance: f32) -> f32 {
+    1.0 / (1.0 + (x / tolerance.max(f32::EPSILON)).powi(2))
+}
+
+/// Higher is better: 1 at `best`, 0.5 at `threshold`, linear, clamped.
+pub fn floor_score(x: f32, threshold: f32, best: f32) -> f32 {
+    (0.5 + 0.5 * (x - threshold) / (best - threshold).max(f32::EPSILON)).clamp(0.0, 1.0)
+}
+
+impl Reference {
+    /// `subject_box` is the analysed subject for pets (the saliency box); for
+    /// people it is ignored and the faces decide.
+    pub fn build(
+        image: &RgbImage,
+        subject: SubjectKind,
+        subject_box: Option<Rect>,
+        model: Option<&dyn FaceModel>,
+    ) -> Result<Reference, JudgeError> {
+        let (width, height) = image.dimensions();
+        if width == 0 || height == 0 {
+            return Err(JudgeError::Empty(width, height));
+        }
+        let whole = Rect::new(0.0, 0.0, width as f32, height as f32);
+        let mut faces = Vec::new();
+        let region = match subject.expected_faces() {
+            Some(n) => {
+                let found = detect_faces(image);
+                if found.len() < n {
+                    return Err(JudgeError::NoReferenceFace(subject));
+                }
+                let model = model.ok_or_else(|| {
+                    FaceModelError("no identity model loaded: run `likeness models fetch`".into())
+                })?;
+                for face in found.iter().take(n) {
+                    let d = model.describe(image, &face.rect)?;
+                    faces.push(ReferenceFace {
+                        rect: face.rect,
+                        embedding: d.embedding,
+                    });
+                }
+                let mut region = head_region(&faces[0].rect, width, height);
+                for f in &faces[1..] {
+                    let r = head_region(&f.rect, width, height);
+                    let (x0, y0) = (region.x.min(r.x), region.y.min(r.y));
+                    let (x1, y1) = (
+                        region.right().max(r.right()),
+                        region.bottom().max(r.bottom()),
+                    );
+                    region = Rect::new(x0, y0, x1 - x0, y1 - y0);
+                }
+                region
+            }
+            None => subject_box
+                .unwrap_or(whole)
+                .clamped(width as f32, height as f32),
+        };
+        let crop = crop(image, &region);
+        Ok(Reference {
+            subject,
+            width,
+            height,
+            faces,
+            subject_box: region,
+            palette: palette(&crop, PALETTE_SIZE),
+            palette_grey: palette(&grey(&crop), PALETTE_SIZE),
+            // Structure is compared at 48 px; keep a small copy, not the full crop.
+            crop: crate::metrics::fit_within(&crop, 160),
+        })
+    }
+
+    /// The reference subject box in a candidate of another size (renders keep the framing).
+    fn mapped_box(&self, width: u32, height: u32) -> Rect {
+        let (sx, sy) = (
+            width as f32 / self.width as f32,
+            height as f32 / self.height as f32,
+        );
+        let b = self.subject_box;
+        Rect::new(b.x * sx, b.y * sy, b.width * sx, b.height * sy)
+    }
+}
+
+/// Score one candidate. Pure apart from the identity model; near duplicates are
+/// a property of a set of candidates and are marked by [`crate::decide`].
+pub fn judge_candidate(
+    reference: &Reference,
+    candidate: &RgbImage,
+    qa: &StyleQa,
+    model: Option<&dyn FaceModel>,
+) -> Result<CandidateReport, JudgeError> {
+    let (width, height) = candidate.dimensions();
+    if width == 0 || height == 0 {
+        return Err(JudgeError::Empty(width, height));
+    }
+    let (w, h) = (width as f32, height as f32);
+    let mut artifacts = Vec::new();
+    let mut m = Measurements {
+        faces_expected: reference.subject.expected_faces(),
+        faces_found: 0,
+        identity_distance: None,
+        landmark_error: None,
+        structure_ssim: None,
+        palette_delta_e: None,
+        subject_box: None,
+        head_height: None,
+        head_x: None,
+        head_y: None,
+        subject_visible: None,
+        style_stats: measure(candidate),
+        style_outside: Vec::new(),
+        luma_std: luma_std(candidate),
+        black_tiles: black_tile_fraction(candidate),
+        clipped: clipped_fraction(candidate),
+        phash: format!("{:016x}", phash(candidate)),
+    };
+    if m.luma_std < qa.blank_luma_std {
+        artifacts.push(Artifact {
+            code: ArtifactCode::Blank,
+            measured: m.luma_std,
+            limit: qa.blank_luma_std,
+        });
+    }
+    if m.black_tiles > qa.max_black_tiles {
+        artifacts.push(Artifact {
+            code: ArtifactCode::BlackTiles,
+            measured: m.black_tiles,
+            limit: qa.max_black_tiles,
+        });
+    }
+    if m.clipped > qa.max_clipped {
+        artifacts.push(Artifact {
+            code: ArtifactCode::ClippedSaturation,
+            measured: m.clipped,
+            limit: qa.max_clipped,
+        });
+    }
+
+    let (likeness, composition, region) = match m.faces_expected {
+        Some(expected) => {
+            let found = detect_faces(candidate);
+            m.faces_found = found.len();
+            if found.len() > expected {
+                artifacts.push(Artifact {
+                    code: ArtifactCode::ExtraFaces,
+                    measured: found.len() as f32,
+                    limit: expected as f32,
+                });
+            } else if found.len() < expected {
+                artifacts.push(Artifact {
+                    code: ArtifactCode::MissingFace,
+                    measured: found.len() as f32,
+                    limit: expected as f32,
+                });
+            }
+            if found.is_empty() {
+                (0.0, 0.0, reference.mapped_box(width, height))
+            } else {
+                let model = model.ok_or_else(|| {
+                    FaceModelError("no identity model loaded: run `likeness models fetch`".into())
+                })?;
+                let described: Vec<_> = found
+                    .iter()
+                    .map(|f| model.describe(candidate, &f.rect).map(|d| (f.rect, d)))
+                    .collect::<Result<_, _>>()?;
+                // Each reference face takes its nearest unclaimed candidate face.
+                let mut claimed = vec![false; described.len()];
+                let (mut worst, mut worst_landmarks) = (0.0f32, 0.0f32);
+                let mut matched = Vec::new();
+                for rf in &reference.faces {
+                    let best = described
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| !claimed[*i])
+                        .map(|(i, (_, d))| (i, embedding_distance(&rf.embedding, &d.embedding)))
+                        .min_by(|a, b| a.1.total_cmp(&b.1));
+                    if let Some((i, dist)) = best {
+                        claimed[i] = true;
+                        worst = worst.max(dist);
+                        let err =
+                            landmark_error(&described[i].1.landmarks).unwrap_or(f32::INFINITY);
+                        worst_landmarks = worst_landmarks.max(err);
+                        matched.push(described[i].0);
+                    }
+                }
+                m.identity_distance = Some(worst);
+                m.landmark_error = Some(worst_landmarks);
+                if worst_landmarks > qa.max_landmark_error {
+                    artifacts.push(Artifact {
+                        code: ArtifactCode::MeltedFace,
+                        measured: worst_landmarks,
+                        limit: qa.max_landmark_error,
+                    });
+                }
+                let likeness = if matched.len() < reference.faces.len() {
+                    0.0
+                } else {
+                    ratio_score(worst, qa.max_identity_distance)
+                };
+                // Composition follows the main matched face.
+                let face = matched[0];
+                m.subject_box = Some(face);
+                let c = face.center();
+                let (hh, hx, hy) = (face.height / h, c.x / w, c.y / h);
+                m.head_height = Some(hh);
+                m.head_x = Some(hx);
+                m.head_y = Some(hy);
+                let visible = face.clamped(w, h).area() / face.area().max(1.0);
+                m.subject_visible = Some(visible);
+                let margin = 0.01 * w.min(h);
+                let inside = face.x >= margin
+                    && face.y >= margin
+                    && face.right() <= w - margin
+                    && face.bottom() <= h - margin;
+                let composition = [
+                    band_score(hh, qa.head_height[0], qa.head_height[1]),
+                    band_score(hx, qa.head_x[0], qa.head_x[1]),
+                    band_score(hy, qa.head_y[0], qa.head_y[1]),
+                    if inside { 1.0 } else { 0.25 * visible },
+                ]
+                .into_iter()
+                .fold(1.0f32, f32::min);
+                (likeness, composition, head_region(&face, width, height))
+            }
+        }
+        None => {
+            let (ssim, best) = register(reference, candidate);
+            m.structure_ssim = Some(ssim);
+            m.subject_box = Some(best);
+            let visible = best.clamped(w, h).area() / best.area().max(1.0);
+            m.subject_visible = Some(visible);
+            let structure = floor_score(ssim, qa.min_structure, 1.0);
+            let region = best.clamped(w, h);
+            let palette_score = palette_distance(
+                &reference.palette,
+                &palette(&crop(candidate, &region), PALETTE_SIZE),
+            )
+            .map_or(0.0, |d| ratio_score(d, qa.colour_tolerance));
+            let composition = floor_score(visible, qa.min_subject_visible, 1.0);
+            ((structure + palette_score) / 2.0, composition, region)
+        }
+    };
+
+    let region_crop = crop(candidate, &region);
+    let (reference_palette, candidate_crop) = if qa.monochrome {
+        (&reference.palette_grey, grey(&region_crop))
+    } else {
+        (&reference.palette, region_crop)
+    };
+    let delta_e = palette_distance(reference_palette, &palette(&candidate_crop, PALETTE_SIZE));
+    m.palette_delta_e = delta_e;
+    let colour = delta_e.map_or(0.0, |d| ratio_score(d, qa.colour_tolerance));
+    let (style, outside) = style_score(&m.style_stats, &qa.signature);
+    m.style_outside = outside;
+
+    let scores = Scores {
+        likeness,
+        colour,
+        composition,
+        style,
+        artifacts: 1.0,
+    };
+    let below = [
+        ("likeness", likeness, qa.min_likeness),
+        ("colour", colour, qa.min_colour),
+        ("composition", composition, qa.min_composition),
+        ("style", style, qa.min_style),
+    ]
+    .into_iter()
+    .filter(|(_, s, min)| s < min)
+    .map(|(name, _, _)| name.to_owned())
+    .collect();
+    let mut report = CandidateReport {
+        scores,
+        measurements: m,
+        artifacts,
+        below,
+        overall: 0.0,
+        passed: false,
+    };
+    report.refresh();
+    Ok(report)
+}
+
+/// Find the reference subject in the candidate: the reference box mapped to the
+/// candidate, then small shifts and scales (renders may vary the crop), keeping
+/// the placement with the best gradient SSIM.
+fn register(reference: &Reference, candidate: &RgbImage) -> (f32, Rect) {
+    // Search on a small copy: 75 placements at full size would cost more than all else.
+    let small = crate::metrics::fit_within(candidate, 256);
+    let back = candidate.width() as f32 / small.width() as f32;
+    let candidate = &small;
+    let base = reference.mapped_box(candidate.width(), candidate.height());
+    let (w, h) = (candidate.width() as f32, candidate.height() as f32);
+    let mut best = (f32::MIN, base);
+    for scale in [0.9f32, 1.0, 1.1] {
+        for dy in [-0.08f32, -0.04, 0.0, 0.04, 0.08] {
+            for dx in [-0.08f32, -0.04, 0.0, 0.04, 0.08] {
+                let (bw, bh) = (base.width * scale, base.height * scale);
+                let c = base.center();
+                let r = Rect::new(
+                    c.x - bw / 2.0 + dx * base.width,
+                    c.y - bh / 2.0 + dy * base.height,
+                    bw,
+                    bh,
+                );
+                let inside = r.clamped(w, h);
+                // Only compare placements that are mostly inside the frame.
+                if inside.area() < 0.8 * r.area() || inside.width < 8.0 || inside.height < 8.0 {
+                    continue;
+                }
+                let s = edge_ssim(&reference.crop, &crop(candidate, &inside), STRUCTURE_SIDE);
+                if s > best.0 {
+                    best = (s, r);
+                }
+            }
+        }
+    }
+    if best.0 == f32::MIN {
+        let inside = base.clamped(w, h);
+        best = (
+            edge_ssim(&reference.crop, &crop(candidate, &inside), STRUCTURE_SIDE),
+            base,
+        );
+    }
+    (best.0, best.1.scaled(back))
+}
