@@ -98,6 +98,51 @@ pub fn detect_faces_gray(gray: &GrayImage) -> Vec<FaceBox> {
     faces
 }
 
+/// Faces that cross the frame edge, found by mirroring a quarter of the image
+/// out past each edge: the reflection completes a face cut near its middle,
+/// which the frontal detector then recognises. Only boxes that reach into the
+/// mirrored margin are returned, in the coordinates of `gray` (so they extend
+/// past its edges).
+pub fn detect_cut_faces_gray(gray: &GrayImage) -> Vec<FaceBox> {
+    let (w, h) = gray.dimensions();
+    if w.min(h) < MIN_FACE_SIZE {
+        return Vec::new();
+    }
+    let (px, py) = (w / 4, h / 4);
+    let reflect = |v: i64, len: u32| -> u32 {
+        let len = len as i64;
+        let m = v.rem_euclid(2 * len);
+        (if m < len { m } else { 2 * len - 1 - m }) as u32
+    };
+    let padded = GrayImage::from_fn(w + 2 * px, h + 2 * py, |x, y| {
+        let sx = reflect(x as i64 - px as i64, w);
+        let sy = reflect(y as i64 - py as i64, h);
+        *gray.get_pixel(sx, sy)
+    });
+    let (fw, fh) = (w as f32, h as f32);
+    detect_faces_gray(&padded)
+        .into_iter()
+        .map(|f| FaceBox {
+            rect: Rect::new(
+                f.rect.x - px as f32,
+                f.rect.y - py as f32,
+                f.rect.width,
+                f.rect.height,
+            ),
+            score: f.score,
+        })
+        .filter(|f| {
+            let r = f.rect;
+            let inside = r.x >= 0.0 && r.y >= 0.0 && r.right() <= fw && r.bottom() <= fh;
+            // Mostly inside the real frame, but not entirely.
+            let cx = r.x.max(0.0)..r.right().min(fw);
+            let cy = r.y.max(0.0)..r.bottom().min(fh);
+            let visible = (cx.end - cx.start).max(0.0) * (cy.end - cy.start).max(0.0);
+            !inside && visible >= 0.5 * r.area()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
