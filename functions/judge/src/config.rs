@@ -5,8 +5,8 @@
 //! common `min_*` default of 0.5: the tolerances carry the style's character,
 //! the score thresholds stay comparable across styles.
 
-use crate::signature::{Signature, Stat};
 use likeness_core::Style;
+use likeness_render::Signature;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -21,7 +21,13 @@ pub enum ConfigError {
 pub struct StyleQa {
     /// People: largest identity-embedding distance (dlib 128-d, Euclidean) that
     /// still counts as the same person. 0.6 is the model's published operating point.
-    pub max_identity_distance: f32,
+    pub identity_distance_max: f32,
+    /// Whether the face must still be found in the render. Line art may lose it to
+    /// the detector; its likeness is then judged on the head's structure.
+    pub face_must_be_detected: bool,
+    /// Largest shift of the mean chroma (YIQ i, q, in 0..1 units) from the photo;
+    /// the catalogue sets it for colour styles. Checked with the signature.
+    pub colour_shift_max: Option<f32>,
     /// Pets: gradient SSIM of the subject region (48 px) that scores 0.5.
     pub min_structure: f32,
     /// CIEDE2000 palette distance that scores 0.5: how far the style may move colour.
@@ -61,14 +67,17 @@ pub struct StyleQa {
     /// Diffusion retries: identity-adapter scale rises by this much, not above `max_identity_scale`.
     pub identity_scale_step: f32,
     pub max_identity_scale: f32,
-    /// The style's statistical signature: statistic -> [min, max].
-    pub signature: Signature,
+    /// The style's statistical signature, likeness-render's `Signature` bounds
+    /// (`white_fraction_min`, `colours_max`, ...), kept as the catalogue wrote it.
+    pub signature: toml::Table,
 }
 
 impl Default for StyleQa {
     fn default() -> Self {
         Self {
-            max_identity_distance: 0.6,
+            identity_distance_max: 0.6,
+            face_must_be_detected: true,
+            colour_shift_max: None,
             min_structure: 0.3,
             colour_tolerance: 15.0,
             monochrome: false,
@@ -91,111 +100,52 @@ impl Default for StyleQa {
             min_strength: 0.3,
             identity_scale_step: 0.2,
             max_identity_scale: 1.2,
-            signature: Signature::new(),
+            signature: toml::Table::new(),
         }
     }
 }
 
-fn sig(entries: &[(Stat, [f32; 2])]) -> Signature {
-    entries.iter().copied().collect()
-}
-
-/// Built-in defaults for the catalogue's styles, before its `qa` table applies.
-/// Calibrated on the classic engine's renders of the fixture photos (docs/QA.md).
+/// Built-in defaults per style, before the catalogue's `qa` table applies.
+/// Colour tolerances are CIEDE2000 palette distances calibrated on the classic
+/// engine's renders of the fixture photos (docs/QA.md): pop art may move colour
+/// far, watercolour little; drawing media are compared on grey values.
 pub fn builtin_defaults(style_id: &str) -> StyleQa {
-    use Stat::*;
     let base = StyleQa::default();
-    match style_id {
-        "watercolor" => StyleQa {
-            colour_tolerance: 12.0,
-            signature: sig(&[(Detail, [0.0, 0.06]), (WhiteFraction, [0.0, 0.9])]),
-            ..base
-        },
-        "oil" => StyleQa {
-            colour_tolerance: 14.0,
-            signature: sig(&[(Detail, [0.0, 0.08]), (Flat, [0.1, 1.0])]),
-            ..base
-        },
-        "pastel" => StyleQa {
-            colour_tolerance: 16.0,
-            signature: sig(&[(Detail, [0.0, 0.08]), (DarkFraction, [0.0, 0.35])]),
-            ..base
-        },
-        "pop_art" => StyleQa {
-            colour_tolerance: 40.0,
-            max_clipped: 0.6,
-            signature: sig(&[(Colours, [1.0, 24.0]), (Saturation, [0.25, 1.0])]),
-            ..base
-        },
-        "line_art" => StyleQa {
-            monochrome: true,
-            colour_tolerance: 30.0,
-            signature: sig(&[
-                (WhiteFraction, [0.55, 1.0]),
-                (Saturation, [0.0, 0.1]),
-                (Colours, [1.0, 12.0]),
-            ]),
-            ..base
-        },
-        "pencil" => StyleQa {
-            monochrome: true,
-            colour_tolerance: 20.0,
-            signature: sig(&[(Saturation, [0.0, 0.12]), (DarkFraction, [0.0, 0.35])]),
-            ..base
-        },
-        "charcoal" => StyleQa {
-            monochrome: true,
-            colour_tolerance: 22.0,
-            signature: sig(&[(Saturation, [0.0, 0.15]), (DarkFraction, [0.05, 0.8])]),
-            ..base
-        },
-        "ink_wash" => StyleQa {
-            monochrome: true,
-            colour_tolerance: 22.0,
-            signature: sig(&[(Saturation, [0.0, 0.12])]),
-            ..base
-        },
-        _ => base,
+    let (colour_tolerance, monochrome, max_clipped) = match style_id {
+        "watercolor" => (12.0, false, base.max_clipped),
+        "oil" => (14.0, false, base.max_clipped),
+        "pastel" => (16.0, false, base.max_clipped),
+        "pop_art" => (40.0, false, 0.6),
+        "line_art" => (30.0, true, base.max_clipped),
+        "pencil" => (20.0, true, base.max_clipped),
+        "charcoal" => (22.0, true, base.max_clipped),
+        "ink_wash" => (22.0, true, base.max_clipped),
+        _ => (base.colour_tolerance, false, base.max_clipped),
+    };
+    StyleQa {
+        colour_tolerance,
+        monochrome,
+        max_clipped,
+        ..base
     }
 }
 
 impl StyleQa {
     /// The thresholds for `style`: its built-in defaults with the catalogue's `qa`
-    /// keys on top (a `signature` table is merged statistic by statistic).
+    /// keys on top. A hybrid starts from its body style's defaults: the face is
+    /// the other style's, but the picture is mostly body and background.
     pub fn for_style(style: &Style) -> Result<StyleQa, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
             style: style.id.to_string(),
             message,
         };
         let defaults = match &style.hybrid {
-            // A hybrid is judged by its body's tolerances: the face is the other
-            // style's, but the picture is mostly body and background.
             Some(h) => builtin_defaults(h.body.as_str()),
             None => builtin_defaults(style.id.as_str()),
         };
         let mut table = toml::Table::try_from(&defaults).map_err(|e| invalid(e.to_string()))?;
         for (key, value) in &style.qa {
-            if key == "signature" {
-                let extra = value.as_table().ok_or_else(|| {
-                    invalid("`signature` must be a table of [min, max] bands".into())
-                })?;
-                let entry = table
-                    .entry("signature")
-                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-                if let Some(sig) = entry.as_table_mut() {
-                    for (stat, band) in extra {
-                        if Stat::parse(stat).is_none() {
-                            return Err(invalid(format!(
-                                "unknown signature statistic `{stat}` (known: {})",
-                                Stat::ALL.map(|s| s.as_str()).join(", ")
-                            )));
-                        }
-                        sig.insert(stat.clone(), band.clone());
-                    }
-                }
-            } else {
-                table.insert(key.clone(), value.clone());
-            }
+            table.insert(key.clone(), value.clone());
         }
         let qa: StyleQa = table
             .try_into()
@@ -204,16 +154,23 @@ impl StyleQa {
         Ok(qa)
     }
 
+    /// The signature as likeness-render types it.
+    pub fn signature(&self) -> Result<Signature, String> {
+        let mut qa = toml::Table::new();
+        qa.insert(
+            "signature".into(),
+            toml::Value::Table(self.signature.clone()),
+        );
+        Signature::from_qa(&qa)
+    }
+
     fn validate(&self) -> Result<(), String> {
         let bands = [
             ("head_height", self.head_height),
             ("head_x", self.head_x),
             ("head_y", self.head_y),
         ];
-        for (name, [lo, hi]) in bands
-            .into_iter()
-            .chain(self.signature.iter().map(|(s, b)| (s.as_str(), *b)))
-        {
+        for (name, [lo, hi]) in bands {
             if !(lo.is_finite() && hi.is_finite() && lo < hi) {
                 return Err(format!(
                     "`{name}` must be [min, max] with min < max, got [{lo}, {hi}]"
@@ -221,7 +178,7 @@ impl StyleQa {
             }
         }
         for (name, v) in [
-            ("max_identity_distance", self.max_identity_distance),
+            ("identity_distance_max", self.identity_distance_max),
             ("colour_tolerance", self.colour_tolerance),
             ("min_structure", self.min_structure),
         ] {
@@ -232,6 +189,7 @@ impl StyleQa {
         if self.keep == 0 || self.max_attempts == 0 {
             return Err("`keep` and `max_attempts` must be at least 1".into());
         }
+        self.signature().map_err(|e| format!("`signature`: {e}"))?;
         Ok(())
     }
 }
@@ -249,6 +207,8 @@ mod tests {
         }
         let get = |id: &str| StyleQa::for_style(catalogue.get(&StyleId::new(id)).unwrap()).unwrap();
         assert!(get("pop_art").colour_tolerance > 2.0 * get("watercolor").colour_tolerance);
+        assert!(!get("line_art").face_must_be_detected);
+        assert!(get("pop_art").signature().unwrap().colours_max.is_some());
     }
 
     #[test]
@@ -258,11 +218,11 @@ mod tests {
             .unwrap()
             .clone();
         style.qa =
-            toml::from_str("colour_tolerance = 5.0\nsignature = { colours = [1.0, 3.0] }").unwrap();
+            toml::from_str("colour_tolerance = 5.0\nsignature = { colours_max = 3 }").unwrap();
         let qa = StyleQa::for_style(&style).unwrap();
         assert_eq!(qa.colour_tolerance, 5.0);
-        assert_eq!(qa.signature[&Stat::Colours], [1.0, 3.0]);
-        assert!(qa.signature.contains_key(&Stat::Detail), "defaults kept");
+        assert_eq!(qa.signature().unwrap().colours_max, Some(3));
+        assert_eq!(qa.keep, StyleQa::default().keep, "defaults kept");
 
         style.qa = toml::from_str("colour_tolerence = 5.0").unwrap();
         let err = StyleQa::for_style(&style).unwrap_err().to_string();
@@ -270,13 +230,9 @@ mod tests {
             err.contains("colour_tolerence") && err.contains("oil"),
             "{err}"
         );
-        style.qa = toml::from_str("signature = { sharpness = [0.0, 1.0] }").unwrap();
-        assert!(
-            StyleQa::for_style(&style)
-                .unwrap_err()
-                .to_string()
-                .contains("sharpness")
-        );
+        style.qa = toml::from_str("signature = { sharpness_min = 1.0 }").unwrap();
+        let err = StyleQa::for_style(&style).unwrap_err().to_string();
+        assert!(err.contains("sharpness_min"), "{err}");
         style.qa = toml::from_str("head_height = [0.5, 0.1]").unwrap();
         assert!(
             StyleQa::for_style(&style)

@@ -11,7 +11,6 @@ pub mod deliver;
 pub mod face;
 pub mod metrics;
 pub mod score;
-pub mod signature;
 
 pub use cleanup::{CleanupReport, Delivered, clean_up, deliver};
 pub use config::StyleQa;

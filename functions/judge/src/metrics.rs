@@ -174,7 +174,7 @@ pub fn luma_std(image: &RgbImage) -> f32 {
     (g.data.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt()
 }
 
-/// Share of a 16x16 grid of tiles that are dead black: every pixel of the tile
+/// Share of a 16x16 grid of tiles that are dead black: one colour throughout,
 /// at most `BLACK_LEVEL` in every channel, which is what a NaN in a diffusion
 /// decoder leaves behind. Dark paint has texture; a dead tile has none.
 pub fn black_tile_fraction(image: &RgbImage) -> f32 {
@@ -192,9 +192,10 @@ pub fn black_tile_fraction(image: &RgbImage) -> f32 {
         for tx in 0..GRID {
             let (x0, x1) = (tx * w / GRID, (tx + 1) * w / GRID);
             let (y0, y1) = (ty * h / GRID, (ty + 1) * h / GRID);
-            let all_black = (y0..y1).all(|y| {
-                (x0..x1).all(|x| image.get_pixel(x, y).0.iter().all(|&c| c <= BLACK_LEVEL))
-            });
+            // Dead means dark *and* perfectly flat: painted darkness has texture.
+            let first = image.get_pixel(x0, y0).0;
+            let all_black = first.iter().all(|&c| c <= BLACK_LEVEL)
+                && (y0..y1).all(|y| (x0..x1).all(|x| image.get_pixel(x, y).0 == first));
             if all_black {
                 dead += 1;
             }

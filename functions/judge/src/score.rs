@@ -5,11 +5,12 @@ use crate::colour::{Swatch, palette, palette_distance};
 use crate::config::StyleQa;
 use crate::face::{FaceModel, FaceModelError, embedding_distance, landmark_error};
 use crate::metrics::{black_tile_fraction, clipped_fraction, edge_ssim, luma_std, phash};
-use crate::signature::{Stat, Stats, band_score, measure, style_score};
 use image::{RgbImage, imageops};
 use likeness_core::{Rect, SubjectKind};
 use likeness_vision::faces::detect_faces;
+use likeness_vision::saliency::salient_box;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Stable artifact codes: they go into records and webhooks, never rename one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -63,9 +64,21 @@ pub struct Scores {
     pub artifacts: f32,
 }
 
+/// How likeness was measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LikenessMethod {
+    /// Identity-embedding distance of the matched faces (people).
+    Identity,
+    /// Gradient SSIM of the subject region plus palette (pets; people without a model
+    /// or whose drawn face the detector does not see).
+    Structure,
+}
+
 /// The raw measurements behind the scores, kept for the record and calibration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Measurements {
+    pub likeness_method: LikenessMethod,
     pub faces_expected: Option<usize>,
     pub faces_found: usize,
     /// People: Euclidean distance between the reference and the matched face
@@ -84,8 +97,10 @@ pub struct Measurements {
     pub head_y: Option<f32>,
     /// Share of the subject box inside the frame.
     pub subject_visible: Option<f32>,
-    pub style_stats: Stats,
-    pub style_outside: Vec<Stat>,
+    /// likeness-render's signature measures of the render against the photo.
+    pub style_measures: BTreeMap<String, f32>,
+    /// Signature bounds the render misses, readable (`saturation 0.31 > 0.06`).
+    pub style_misses: Vec<String>,
     pub luma_std: f32,
     pub black_tiles: f32,
     pub clipped: f32,
@@ -138,7 +153,8 @@ pub enum JudgeError {
 #[derive(Clone, Debug)]
 pub struct ReferenceFace {
     pub rect: Rect,
-    pub embedding: Vec<f32>,
+    /// `None` when no identity model was loaded.
+    pub embedding: Option<Vec<f32>>,
 }
 
 /// What the candidate is judged against, computed once per preview.
@@ -155,6 +171,8 @@ pub struct Reference {
     pub palette_grey: Vec<Swatch>,
     /// The subject region cropped from the reference, for structure comparison.
     pub crop: RgbImage,
+    /// The photo itself (long side at most 1024), for the style signature.
+    pub image: RgbImage,
 }
 
 const PALETTE_SIZE: usize = 5;
@@ -225,14 +243,14 @@ impl Reference {
                 if found.len() < n {
                     return Err(JudgeError::NoReferenceFace(subject));
                 }
-                let model = model.ok_or_else(|| {
-                    FaceModelError("no identity model loaded: run `likeness models fetch`".into())
-                })?;
                 for face in found.iter().take(n) {
-                    let d = model.describe(image, &face.rect)?;
+                    let embedding = match model {
+                        Some(model) => Some(model.describe(image, &face.rect)?.embedding),
+                        None => None,
+                    };
                     faces.push(ReferenceFace {
                         rect: face.rect,
-                        embedding: d.embedding,
+                        embedding,
                     });
                 }
                 let mut region = head_region(&faces[0].rect, width, height);
@@ -248,6 +266,7 @@ impl Reference {
                 region
             }
             None => subject_box
+                .or_else(|| salient_box(&imageops::grayscale(image)).map(|(r, _)| r))
                 .unwrap_or(whole)
                 .clamped(width as f32, height as f32),
         };
@@ -262,6 +281,7 @@ impl Reference {
             palette_grey: palette(&grey(&crop), PALETTE_SIZE),
             // Structure is compared at 48 px; keep a small copy, not the full crop.
             crop: crate::metrics::fit_within(&crop, 160),
+            image: crate::metrics::fit_within(image, 1024),
         })
     }
 
@@ -291,6 +311,7 @@ pub fn judge_candidate(
     let (w, h) = (width as f32, height as f32);
     let mut artifacts = Vec::new();
     let mut m = Measurements {
+        likeness_method: LikenessMethod::Structure,
         faces_expected: reference.subject.expected_faces(),
         faces_found: 0,
         identity_distance: None,
@@ -302,8 +323,8 @@ pub fn judge_candidate(
         head_x: None,
         head_y: None,
         subject_visible: None,
-        style_stats: measure(candidate),
-        style_outside: Vec::new(),
+        style_measures: BTreeMap::new(),
+        style_misses: Vec::new(),
         luma_std: luma_std(candidate),
         black_tiles: black_tile_fraction(candidate),
         clipped: clipped_fraction(candidate),
@@ -341,59 +362,59 @@ pub fn judge_candidate(
                     measured: found.len() as f32,
                     limit: expected as f32,
                 });
-            } else if found.len() < expected {
+            } else if found.len() < expected && qa.face_must_be_detected {
                 artifacts.push(Artifact {
                     code: ArtifactCode::MissingFace,
                     measured: found.len() as f32,
                     limit: expected as f32,
                 });
             }
-            if found.is_empty() {
+            if found.is_empty() && !qa.face_must_be_detected {
+                // Line art may draw a face the detector no longer sees: judge the
+                // head's structure as for a pet, and its placement from the photo.
+                let (ssim, best) = register(reference, candidate);
+                m.structure_ssim = Some(ssim);
+                m.subject_box = Some(best);
+                let visible = best.clamped(w, h).area() / best.area().max(1.0);
+                m.subject_visible = Some(visible);
+                let likeness = floor_score(ssim, qa.min_structure, 1.0);
+                let composition = floor_score(visible, qa.min_subject_visible, 1.0);
+                (likeness, composition, best.clamped(w, h))
+            } else if found.is_empty() {
                 (0.0, 0.0, reference.mapped_box(width, height))
             } else {
-                let model = model.ok_or_else(|| {
-                    FaceModelError("no identity model loaded: run `likeness models fetch`".into())
-                })?;
-                let described: Vec<_> = found
+                let embeddings: Option<Vec<&Vec<f32>>> = reference
+                    .faces
                     .iter()
-                    .map(|f| model.describe(candidate, &f.rect).map(|d| (f.rect, d)))
-                    .collect::<Result<_, _>>()?;
-                // Each reference face takes its nearest unclaimed candidate face.
-                let mut claimed = vec![false; described.len()];
-                let (mut worst, mut worst_landmarks) = (0.0f32, 0.0f32);
-                let mut matched = Vec::new();
-                for rf in &reference.faces {
-                    let best = described
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| !claimed[*i])
-                        .map(|(i, (_, d))| (i, embedding_distance(&rf.embedding, &d.embedding)))
-                        .min_by(|a, b| a.1.total_cmp(&b.1));
-                    if let Some((i, dist)) = best {
-                        claimed[i] = true;
-                        worst = worst.max(dist);
-                        let err =
-                            landmark_error(&described[i].1.landmarks).unwrap_or(f32::INFINITY);
-                        worst_landmarks = worst_landmarks.max(err);
-                        matched.push(described[i].0);
+                    .map(|f| f.embedding.as_ref())
+                    .collect();
+                let (likeness, matched) = match (model, embeddings) {
+                    (Some(model), Some(embeddings)) => {
+                        m.likeness_method = LikenessMethod::Identity;
+                        identity_likeness(
+                            model,
+                            candidate,
+                            &found,
+                            &embeddings,
+                            qa,
+                            &mut m,
+                            &mut artifacts,
+                        )?
                     }
-                }
-                m.identity_distance = Some(worst);
-                m.landmark_error = Some(worst_landmarks);
-                if worst_landmarks > qa.max_landmark_error {
-                    artifacts.push(Artifact {
-                        code: ArtifactCode::MeltedFace,
-                        measured: worst_landmarks,
-                        limit: qa.max_landmark_error,
-                    });
-                }
-                let likeness = if matched.len() < reference.faces.len() {
-                    0.0
-                } else {
-                    ratio_score(worst, qa.max_identity_distance)
+                    _ => {
+                        // Without the identity model, likeness falls back to the
+                        // head's structure: weaker, and recorded as such.
+                        m.likeness_method = LikenessMethod::Structure;
+                        let (ssim, _) = register(reference, candidate);
+                        m.structure_ssim = Some(ssim);
+                        let matched = found.iter().take(expected).map(|f| f.rect).collect();
+                        (floor_score(ssim, qa.min_structure, 1.0), matched)
+                    }
                 };
                 // Composition follows the main matched face.
-                let face = matched[0];
+                let Some(&face) = matched.first() else {
+                    return Err(JudgeError::Empty(width, height));
+                };
                 m.subject_box = Some(face);
                 let c = face.center();
                 let (hh, hx, hy) = (face.height / h, c.x / w, c.y / h);
@@ -432,7 +453,8 @@ pub fn judge_candidate(
             )
             .map_or(0.0, |d| ratio_score(d, qa.colour_tolerance));
             let composition = floor_score(visible, qa.min_subject_visible, 1.0);
-            ((structure + palette_score) / 2.0, composition, region)
+            // Both must hold: a cat's colours on a coffee cup's shape is not the cat.
+            (structure.min(palette_score), composition, region)
         }
     };
 
@@ -445,8 +467,9 @@ pub fn judge_candidate(
     let delta_e = palette_distance(reference_palette, &palette(&candidate_crop, PALETTE_SIZE));
     m.palette_delta_e = delta_e;
     let colour = delta_e.map_or(0.0, |d| ratio_score(d, qa.colour_tolerance));
-    let (style, outside) = style_score(&m.style_stats, &qa.signature);
-    m.style_outside = outside;
+    let (style, measures, misses) = style_check(&reference.image, candidate, qa);
+    m.style_measures = measures;
+    m.style_misses = misses;
 
     let scores = Scores {
         likeness,
@@ -519,4 +542,147 @@ fn register(reference: &Reference, candidate: &RgbImage) -> (f32, Rect) {
         );
     }
     (best.0, best.1.scaled(back))
+}
+
+/// 1 at the band's middle, 0.5 at its edges, falling to 0 one half-width outside.
+/// Scores share this shape so that 0.5 always means "at the tolerance".
+pub fn band_score(x: f32, lo: f32, hi: f32) -> f32 {
+    let half = ((hi - lo) / 2.0).max(f32::EPSILON);
+    let off = (x - (lo + hi) / 2.0).abs() / half;
+    if off <= 1.0 {
+        1.0 - 0.5 * off * off
+    } else {
+        (0.5 * (2.0 - off)).max(0.0)
+    }
+}
+
+/// One-sided bound as a score: 0.5 exactly at the bound, rising to 1 at twice
+/// (`at_least`) or half (`at_most`) of it.
+fn bound_score(v: f32, bound: f32, at_least: bool) -> f32 {
+    let s = match (at_least, bound > 0.0) {
+        (true, true) => 0.5 * v / bound,
+        (true, false) => {
+            if v >= bound {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        (false, _) if v <= 0.0 => 1.0,
+        (false, _) => 0.5 * bound / v,
+    };
+    s.clamp(0.0, 1.0)
+}
+
+/// The style's signature (likeness-render's measures and bounds) as a score: the
+/// worst bound decides, so the score clears 0.5 exactly when every bound holds.
+fn style_check(
+    photo: &RgbImage,
+    render: &RgbImage,
+    qa: &StyleQa,
+) -> (f32, BTreeMap<String, f32>, Vec<String>) {
+    let sig = match qa.signature() {
+        Ok(sig) => sig,
+        // validated when the StyleQa was built; an unreadable one constrains nothing
+        Err(e) => {
+            return (
+                1.0,
+                BTreeMap::new(),
+                vec![format!("signature unreadable: {e}")],
+            );
+        }
+    };
+    let m = likeness_render::measure(photo, render);
+    let measures = BTreeMap::from([
+        ("white_fraction".to_owned(), m.white_fraction),
+        ("dark_fraction".to_owned(), m.dark_fraction),
+        ("saturation".to_owned(), m.saturation),
+        ("colours".to_owned(), m.colours as f32),
+        ("detail_ratio".to_owned(), m.detail_ratio),
+        ("texture".to_owned(), m.texture),
+        ("flat_gain".to_owned(), m.flat_gain),
+        ("edge_peak_ratio".to_owned(), m.edge_peak_ratio),
+        ("orientation_peak".to_owned(), m.orientation_peak),
+        ("luma_mean".to_owned(), m.luma_mean),
+        ("contrast_ratio".to_owned(), m.contrast_ratio),
+        ("colour_shift".to_owned(), m.colour_shift),
+    ]);
+    let bounds = [
+        (sig.white_fraction_min, m.white_fraction, true),
+        (sig.dark_fraction_min, m.dark_fraction, true),
+        (sig.saturation_min, m.saturation, true),
+        (sig.texture_min, m.texture, true),
+        (sig.flat_gain_min, m.flat_gain, true),
+        (sig.edge_peak_ratio_min, m.edge_peak_ratio, true),
+        (sig.orientation_peak_min, m.orientation_peak, true),
+        (sig.luma_mean_min, m.luma_mean, true),
+        (sig.dark_fraction_max, m.dark_fraction, false),
+        (sig.saturation_max, m.saturation, false),
+        (sig.colours_max.map(|c| c as f32), m.colours as f32, false),
+        (sig.detail_ratio_max, m.detail_ratio, false),
+        (sig.luma_mean_max, m.luma_mean, false),
+        (sig.contrast_ratio_max, m.contrast_ratio, false),
+        (sig.colour_shift_max, m.colour_shift, false),
+        (qa.colour_shift_max, m.colour_shift, false),
+    ];
+    let score = bounds
+        .iter()
+        .filter_map(|(bound, v, at_least)| bound.map(|b| bound_score(*v, b, *at_least)))
+        .fold(1.0f32, f32::min);
+    let mut misses = sig.misses(&m);
+    if let Some(b) = qa.colour_shift_max.filter(|b| m.colour_shift > *b) {
+        misses.push(format!("colour_shift {:.4} > {b}", m.colour_shift));
+    }
+    (score, measures, misses)
+}
+
+/// People with the identity model: each reference face takes its nearest
+/// unclaimed candidate face; the worst match decides. Returns the likeness
+/// score and the matched candidate face boxes, reference order.
+fn identity_likeness(
+    model: &dyn FaceModel,
+    candidate: &RgbImage,
+    found: &[likeness_vision::faces::FaceBox],
+    embeddings: &[&Vec<f32>],
+    qa: &StyleQa,
+    m: &mut Measurements,
+    artifacts: &mut Vec<Artifact>,
+) -> Result<(f32, Vec<Rect>), JudgeError> {
+    let described: Vec<_> = found
+        .iter()
+        .map(|f| model.describe(candidate, &f.rect).map(|d| (f.rect, d)))
+        .collect::<Result<_, _>>()?;
+    let mut claimed = vec![false; described.len()];
+    let (mut worst, mut worst_landmarks) = (0.0f32, 0.0f32);
+    let mut matched = Vec::new();
+    for reference in embeddings {
+        let best = described
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !claimed[*i])
+            .map(|(i, (_, d))| (i, embedding_distance(reference, &d.embedding)))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((i, dist)) = best {
+            claimed[i] = true;
+            worst = worst.max(dist);
+            let err = landmark_error(&described[i].1.landmarks).unwrap_or(f32::INFINITY);
+            worst_landmarks = worst_landmarks.max(err);
+            matched.push(described[i].0);
+        }
+    }
+    m.identity_distance = Some(worst);
+    m.landmark_error = Some(worst_landmarks);
+    if worst_landmarks > qa.max_landmark_error {
+        artifacts.push(Artifact {
+            code: ArtifactCode::MeltedFace,
+            measured: worst_landmarks,
+            limit: qa.max_landmark_error,
+        });
+    }
+    let likeness = if matched.len() < embeddings.len() {
+        0.0
+    } else {
+        ratio_score(worst, qa.identity_distance_max)
+    };
+    Ok((likeness, matched))
 }
