@@ -40,7 +40,11 @@ fn main() {
         "| render | against | style | likeness | colour | composition | style score | artifacts | passed | identity d | structure | ΔE | misses |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let only = std::env::args().nth(2);
     for (photo_name, subject, ref_name) in pairs {
+        if only.as_deref().is_some_and(|o| o != photo_name) {
+            continue;
+        }
         let photo = load(photo_name);
         let reference_photo = load(ref_name);
         let reference = Reference::build(&reference_photo, subject, None, None).expect("reference");

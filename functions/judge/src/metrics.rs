@@ -17,7 +17,17 @@ pub fn fit_within(image: &RgbImage, max_side: u32) -> RgbImage {
     let scale = max_side as f32 / long as f32;
     let nw = ((w as f32 * scale).round() as u32).max(1);
     let nh = ((h as f32 * scale).round() as u32).max(1);
-    imageops::resize(image, nw, nh, imageops::FilterType::Triangle)
+    shrink(image, nw, nh)
+}
+
+/// Area-averaging downscale: halftone dots, hatching and paper grain average
+/// out to their tone instead of aliasing into false structure (a tent filter
+/// leaves moiré from a pop-art screen).
+pub fn shrink(image: &RgbImage, width: u32, height: u32) -> RgbImage {
+    if width >= image.width() || height >= image.height() {
+        return imageops::resize(image, width, height, imageops::FilterType::Triangle);
+    }
+    imageops::thumbnail(image, width, height)
 }
 
 /// A single-channel float plane (row-major), values 0..=255.
@@ -70,7 +80,7 @@ pub fn gradient(plane: &Plane) -> Plane {
 /// recompression and small tone changes; two variations that differ only in
 /// noise land within a few bits of each other.
 pub fn phash(image: &RgbImage) -> u64 {
-    let small = imageops::resize(image, 32, 32, imageops::FilterType::Triangle);
+    let small = shrink(image, 32, 32);
     let g = luma(&small);
     let n = 32usize;
     let cos: Vec<f32> = (0..8 * n)
@@ -160,7 +170,7 @@ pub fn ssim_normalized(a: &Plane, b: &Plane) -> f32 {
 /// Gradient SSIM of two images, both squeezed to `side` x `side`.
 pub fn edge_ssim(a: &RgbImage, b: &RgbImage, side: u32) -> f32 {
     let prep = |img: &RgbImage| {
-        let small = imageops::resize(img, side, side, imageops::FilterType::Triangle);
+        let small = shrink(img, side, side);
         gradient(&luma(&small))
     };
     ssim_normalized(&prep(a), &prep(b))

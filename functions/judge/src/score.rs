@@ -189,6 +189,19 @@ fn head_region(face: &Rect, width: u32, height: u32) -> Rect {
     .clamped(width as f32, height as f32)
 }
 
+/// The region a pet is judged on: saliency tends to lock onto an eye or the
+/// nose, so the box is doubled around its centre and made at least 60% of the
+/// frame each way; the whole animal then carries the structure, not one eye.
+fn pet_region(b: &Rect, width: u32, height: u32) -> Rect {
+    let (w, h) = (width as f32, height as f32);
+    let bw = (b.width * 2.0).max(0.6 * w).min(w);
+    let bh = (b.height * 2.0).max(0.6 * h).min(h);
+    let c = b.center();
+    let x = (c.x - bw / 2.0).clamp(0.0, w - bw);
+    let y = (c.y - bh / 2.0).clamp(0.0, h - bh);
+    Rect::new(x, y, bw, bh)
+}
+
 fn crop(image: &RgbImage, r: &Rect) -> RgbImage {
     let r = r.clamped(image.width() as f32, image.height() as f32);
     let (x, y) = (r.x.floor() as u32, r.y.floor() as u32);
@@ -267,6 +280,7 @@ impl Reference {
             }
             None => subject_box
                 .or_else(|| salient_box(&imageops::grayscale(image)).map(|(r, _)| r))
+                .map(|b| pet_region(&b, width, height))
                 .unwrap_or(whole)
                 .clamped(width as f32, height as f32),
         };
@@ -447,24 +461,15 @@ pub fn judge_candidate(
             m.subject_visible = Some(visible);
             let structure = floor_score(ssim, qa.min_structure, 1.0);
             let region = best.clamped(w, h);
-            let palette_score = palette_distance(
-                &reference.palette,
-                &palette(&crop(candidate, &region), PALETTE_SIZE),
-            )
-            .map_or(0.0, |d| ratio_score(d, qa.colour_tolerance));
+            let palette_score = palette_delta_e(reference, candidate, &region, qa)
+                .map_or(0.0, |d| ratio_score(d, qa.colour_tolerance));
             let composition = floor_score(visible, qa.min_subject_visible, 1.0);
             // Both must hold: a cat's colours on a coffee cup's shape is not the cat.
             (structure.min(palette_score), composition, region)
         }
     };
 
-    let region_crop = crop(candidate, &region);
-    let (reference_palette, candidate_crop) = if qa.monochrome {
-        (&reference.palette_grey, grey(&region_crop))
-    } else {
-        (&reference.palette, region_crop)
-    };
-    let delta_e = palette_distance(reference_palette, &palette(&candidate_crop, PALETTE_SIZE));
+    let delta_e = palette_delta_e(reference, candidate, &region, qa);
     m.palette_delta_e = delta_e;
     let colour = delta_e.map_or(0.0, |d| ratio_score(d, qa.colour_tolerance));
     let (style, measures, misses) = style_check(&reference.image, candidate, qa);
@@ -500,20 +505,64 @@ pub fn judge_candidate(
     Ok(report)
 }
 
+/// CIEDE2000 distance between the reference subject's palette and that of
+/// `region` in the candidate; on grey values for monochrome media.
+fn palette_delta_e(
+    reference: &Reference,
+    candidate: &RgbImage,
+    region: &Rect,
+    qa: &StyleQa,
+) -> Option<f32> {
+    let region_crop = crop(candidate, region);
+    if qa.monochrome {
+        palette_distance(
+            &reference.palette_grey,
+            &palette(&grey(&region_crop), PALETTE_SIZE),
+        )
+    } else {
+        palette_distance(&reference.palette, &palette(&region_crop, PALETTE_SIZE))
+    }
+}
+
 /// Find the reference subject in the candidate: the reference box mapped to the
-/// candidate, then small shifts and scales (renders may vary the crop), keeping
+/// candidate, then shifts and zooms (renders may vary the crop), keeping
 /// the placement with the best gradient SSIM.
 fn register(reference: &Reference, candidate: &RgbImage) -> (f32, Rect) {
-    // Search on a small copy: 75 placements at full size would cost more than all else.
+    // Search on a small copy: 175 placements at full size would cost more than all else.
     let small = crate::metrics::fit_within(candidate, 256);
     let back = candidate.width() as f32 / small.width() as f32;
     let candidate = &small;
     let base = reference.mapped_box(candidate.width(), candidate.height());
     let (w, h) = (candidate.width() as f32, candidate.height() as f32);
+    let (rw, rh) = (
+        reference.crop.width() as f32,
+        reference.crop.height() as f32,
+    );
+    // Compare only what is inside the frame, against the matching part of the reference.
+    let compare = |r: &Rect| -> Option<f32> {
+        let inside = r.clamped(w, h);
+        if inside.area() < 0.6 * r.area() || inside.width < 8.0 || inside.height < 8.0 {
+            return None;
+        }
+        let part = Rect::new(
+            (inside.x - r.x) / r.width * rw,
+            (inside.y - r.y) / r.height * rh,
+            inside.width / r.width * rw,
+            inside.height / r.height * rh,
+        );
+        Some(edge_ssim(
+            &crop(&reference.crop, &part),
+            &crop(candidate, &inside),
+            STRUCTURE_SIDE,
+        ))
+    };
     let mut best = (f32::MIN, base);
-    for scale in [0.9f32, 1.0, 1.1] {
-        for dy in [-0.08f32, -0.04, 0.0, 0.04, 0.08] {
-            for dx in [-0.08f32, -0.04, 0.0, 0.04, 0.08] {
+    // Engines vary the crop by seed (the classic engine zooms on the subject by
+    // up to about 1.5x), so the search spans zoom as well as shift.
+    const SHIFTS: [f32; 5] = [-0.16, -0.08, 0.0, 0.08, 0.16];
+    for scale in [0.8f32, 0.9, 1.0, 1.15, 1.3, 1.5, 1.7] {
+        for dy in SHIFTS {
+            for dx in SHIFTS {
                 let (bw, bh) = (base.width * scale, base.height * scale);
                 let c = base.center();
                 let r = Rect::new(
@@ -522,13 +571,7 @@ fn register(reference: &Reference, candidate: &RgbImage) -> (f32, Rect) {
                     bw,
                     bh,
                 );
-                let inside = r.clamped(w, h);
-                // Only compare placements that are mostly inside the frame.
-                if inside.area() < 0.8 * r.area() || inside.width < 8.0 || inside.height < 8.0 {
-                    continue;
-                }
-                let s = edge_ssim(&reference.crop, &crop(candidate, &inside), STRUCTURE_SIDE);
-                if s > best.0 {
+                if let Some(s) = compare(&r).filter(|s| *s > best.0) {
                     best = (s, r);
                 }
             }

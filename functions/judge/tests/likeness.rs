@@ -29,8 +29,8 @@ fn a_render_of_obama_passes_in_the_styles_the_classic_engine_preserves() {
 #[test]
 fn a_render_of_chelsea_passes_against_chelsea_and_fails_against_the_coffee_cup() {
     let chelsea = photo("chelsea.png");
-    let candidate = render(&chelsea, "pop_art", 5);
-    let own = judge(&chelsea, SubjectKind::Pet, &candidate, "pop_art");
+    let candidate = render(&chelsea, "watercolor", 5);
+    let own = judge(&chelsea, SubjectKind::Pet, &candidate, "watercolor");
     assert!(own.passed, "{own:#?}");
     let coffee = judge(
         &photo("coffee.png"),
