@@ -1,5 +1,7 @@
 use clap::{Parser, Subcommand};
 
+mod analyze_cmd;
+
 /// likeness: portraits that still look like the subject.
 #[derive(Parser)]
 #[command(name = "likeness", version, about)]
@@ -12,11 +14,14 @@ struct Cli {
 enum Command {
     /// List the style catalogue.
     Styles,
+    /// Check whether a photo can make a good portrait, with reasons.
+    Analyze(analyze_cmd::AnalyzeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Analyze(args) => analyze_cmd::run(args)?,
         Command::Styles => {
             for style in likeness_core::Catalogue::builtin().styles {
                 println!("{:<16} {}", style.id, style.description);
