@@ -1,5 +1,6 @@
 use clap::{Parser, Subcommand};
 
+mod analyze_cmd;
 mod judge_cmd;
 mod render_cmd;
 mod styles_cmd;
@@ -20,6 +21,8 @@ enum Command {
     Render(render_cmd::RenderArgs),
     /// Score a rendered candidate against its reference photo in a style.
     Judge(judge_cmd::JudgeArgs),
+    /// Check whether a photo can make a good portrait, with reasons.
+    Analyze(analyze_cmd::AnalyzeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -28,6 +31,7 @@ fn main() -> anyhow::Result<()> {
         Command::Styles(args) => styles_cmd::run(args)?,
         Command::Render(args) => render_cmd::run(args)?,
         Command::Judge(args) => judge_cmd::run(args)?,
+        Command::Analyze(args) => analyze_cmd::run(args)?,
     }
     Ok(())
 }
