@@ -1,5 +1,7 @@
 use clap::{Parser, Subcommand};
 
+mod analyze_cmd;
+mod judge_cmd;
 mod render_cmd;
 mod styles_cmd;
 
@@ -17,6 +19,10 @@ enum Command {
     Styles(styles_cmd::StylesArgs),
     /// Render one photo in one style with the classic engine.
     Render(render_cmd::RenderArgs),
+    /// Score a rendered candidate against its reference photo in a style.
+    Judge(judge_cmd::JudgeArgs),
+    /// Check whether a photo can make a good portrait, with reasons.
+    Analyze(analyze_cmd::AnalyzeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -24,6 +30,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Styles(args) => styles_cmd::run(args)?,
         Command::Render(args) => render_cmd::run(args)?,
+        Command::Judge(args) => judge_cmd::run(args)?,
+        Command::Analyze(args) => analyze_cmd::run(args)?,
     }
     Ok(())
 }

@@ -55,7 +55,12 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
         c.image
             .save(&path)
             .with_context(|| format!("cannot write {}", path.display()))?;
-        println!("{} ({} ms, engine {})", path.display(), c.compute_ms, c.engine);
+        println!(
+            "{} ({} ms, engine {})",
+            path.display(),
+            c.compute_ms,
+            c.engine
+        );
     }
     Ok(())
 }
@@ -74,7 +79,12 @@ pub fn load_photo(path: &Path) -> anyhow::Result<RgbImage> {
         .with_context(|| format!("cannot decode {}", path.display()))?;
     img.apply_orientation(orientation);
     if img.width() < 16 || img.height() < 16 {
-        bail!("{} is {}x{}; too small to render", path.display(), img.width(), img.height());
+        bail!(
+            "{} is {}x{}; too small to render",
+            path.display(),
+            img.width(),
+            img.height()
+        );
     }
     Ok(img.to_rgb8())
 }

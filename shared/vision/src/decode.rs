@@ -57,6 +57,8 @@ pub enum DecodeError {
     FileTooLarge { bytes: u64, limit: u64 },
     #[error("the image is {width}x{height}, above the limits")]
     TooLarge { width: u32, height: u32 },
+    #[error("decoding would need more memory than the allocation limit")]
+    AllocationLimit,
     #[error("the image data ends early")]
     Truncated,
     #[error("the image data is corrupt: {0}")]
@@ -69,9 +71,9 @@ impl DecodeError {
             DecodeError::Unsupported(_) | DecodeError::NotAnImage => {
                 RejectionCode::UnsupportedFormat
             }
-            DecodeError::FileTooLarge { .. } | DecodeError::TooLarge { .. } => {
-                RejectionCode::TooLarge
-            }
+            DecodeError::FileTooLarge { .. }
+            | DecodeError::TooLarge { .. }
+            | DecodeError::AllocationLimit => RejectionCode::TooLarge,
             DecodeError::Empty | DecodeError::Truncated | DecodeError::Corrupt(_) => {
                 RejectionCode::CorruptImage
             }
@@ -89,9 +91,9 @@ impl DecodeError {
                 kind.name()
             ),
             DecodeError::NotAnImage => "The file is not a photo (it may be a web page or a document saved with a photo's name): upload the photo itself, as JPEG, PNG or WebP.".to_owned(),
-            DecodeError::FileTooLarge { .. } | DecodeError::TooLarge { .. } => {
-                RejectionCode::TooLarge.default_message().to_owned()
-            }
+            DecodeError::FileTooLarge { .. }
+            | DecodeError::TooLarge { .. }
+            | DecodeError::AllocationLimit => RejectionCode::TooLarge.default_message().to_owned(),
             DecodeError::Truncated => "The photo is incomplete (the upload was cut off): upload it again.".to_owned(),
             DecodeError::Corrupt(_) => RejectionCode::CorruptImage.default_message().to_owned(),
         };
@@ -172,10 +174,7 @@ fn image_limits(limits: &DecodeLimits) -> Limits {
 fn map_image_error(error: image::ImageError) -> DecodeError {
     use image::ImageError as E;
     match error {
-        E::Limits(_) => DecodeError::TooLarge {
-            width: 0,
-            height: 0,
-        },
+        E::Limits(_) => DecodeError::AllocationLimit,
         E::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => DecodeError::Truncated,
         E::Unsupported(e) => DecodeError::Corrupt(format!("unsupported feature: {e}")),
         other => {
@@ -196,10 +195,17 @@ fn decode_with_image(
     limits: &DecodeLimits,
 ) -> Result<Decoded, DecodeError> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);
-    reader.limits(image_limits(limits));
+    // Only the allocation cap while the header is read, so an oversized image
+    // is reported with its dimensions by `check_dimensions`; then all limits.
+    let mut header_limits = Limits::no_limits();
+    header_limits.max_alloc = Some(limits.max_alloc_bytes);
+    reader.limits(header_limits);
     let mut decoder = reader.into_decoder().map_err(map_image_error)?;
     let (width, height) = decoder.dimensions();
     check_dimensions(width, height, limits)?;
+    decoder
+        .set_limits(image_limits(limits))
+        .map_err(map_image_error)?;
     // A broken EXIF block must not cost the photo: it is then shown as stored.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let image = DynamicImage::from_decoder(decoder).map_err(map_image_error)?;

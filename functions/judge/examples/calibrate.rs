@@ -1,0 +1,90 @@
+//! Calibration table for docs/QA.md: the fixture photos rendered in every style
+//! with the classic engine, each judged against its own photo and a mismatched
+//! one. `cargo run --release -p likeness-judge --example calibrate [SIZE]`
+
+use image::RgbImage;
+use likeness_core::{Catalogue, SubjectKind};
+use likeness_judge::{Reference, StyleQa, judge_candidate};
+use likeness_render::{ClassicEngine, Engine, FaceHint, IdentityHints, RenderRequest};
+use likeness_vision::decode::{DecodeLimits, decode};
+use likeness_vision::faces::detect_faces;
+
+fn load(name: &str) -> RgbImage {
+    let path = format!(
+        "{}/../../tests/fixtures/photos/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    decode(&bytes, &DecodeLimits::default())
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .image
+}
+
+fn main() {
+    let size: u32 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(512);
+    let catalogue = Catalogue::builtin();
+    let engine = ClassicEngine::new(catalogue.clone());
+    // (photo rendered, subject, reference photo it is judged against)
+    let pairs = [
+        ("obama.jpg", SubjectKind::Person, "obama.jpg"),
+        ("obama2.jpg", SubjectKind::Person, "obama2.jpg"),
+        ("astronaut.png", SubjectKind::Person, "astronaut.png"),
+        ("biden.jpg", SubjectKind::Person, "obama.jpg"),
+        ("chelsea.png", SubjectKind::Pet, "chelsea.png"),
+        ("chelsea.png", SubjectKind::Pet, "coffee.png"),
+    ];
+    println!(
+        "| render | against | style | likeness | colour | composition | style score | artifacts | passed | identity d | structure | ΔE | misses |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let only = std::env::args().nth(2);
+    for (photo_name, subject, ref_name) in pairs {
+        if only.as_deref().is_some_and(|o| o != photo_name) {
+            continue;
+        }
+        let photo = load(photo_name);
+        let reference_photo = load(ref_name);
+        let reference = Reference::build(&reference_photo, subject, None, None).expect("reference");
+        let hints = IdentityHints {
+            faces: detect_faces(&photo)
+                .into_iter()
+                .map(|f| FaceHint {
+                    rect: f.rect,
+                    landmarks: None,
+                })
+                .collect(),
+            subject: None,
+        };
+        for style in catalogue.styles.iter() {
+            let qa = StyleQa::for_style(style).expect("qa");
+            let mut request = RenderRequest::new(photo.clone(), style.clone(), 7);
+            request.long_side = size;
+            request.identity = hints.clone();
+            let candidate = engine.render(&request).expect("render").remove(0);
+            let r = judge_candidate(&reference, &candidate.image, &qa, None).expect("judge");
+            let m = &r.measurements;
+            let f = |v: Option<f32>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
+            println!(
+                "| {photo_name} | {ref_name} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} |",
+                style.id,
+                r.scores.likeness,
+                r.scores.colour,
+                r.scores.composition,
+                r.scores.style,
+                r.artifacts
+                    .iter()
+                    .map(|a| a.code.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                if r.passed { "yes" } else { "no" },
+                f(m.identity_distance),
+                f(m.structure_ssim),
+                f(m.palette_delta_e),
+                m.style_misses.join("; "),
+            );
+        }
+    }
+}

@@ -1,0 +1,731 @@
+//! Scoring one candidate against the reference: likeness, colour, composition,
+//! style and artifacts, each a score in [0, 1] with the raw measurement kept.
+
+use crate::colour::{Swatch, palette, palette_distance};
+use crate::config::StyleQa;
+use crate::face::{FaceModel, FaceModelError, embedding_distance, landmark_error};
+use crate::metrics::{black_tile_fraction, clipped_fraction, edge_ssim, luma_std, phash};
+use image::{RgbImage, imageops};
+use likeness_core::{Rect, SubjectKind};
+use likeness_vision::faces::detect_faces;
+use likeness_vision::saliency::salient_box;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Stable artifact codes: they go into records and webhooks, never rename one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArtifactCode {
+    /// Near-uniform image: nothing was drawn.
+    Blank,
+    /// Dead black tiles, what NaNs in a decoder leave.
+    BlackTiles,
+    /// Large areas clipped to fully saturated colour.
+    ClippedSaturation,
+    /// More faces than the order has people.
+    ExtraFaces,
+    /// Fewer faces than the order has people.
+    MissingFace,
+    /// A face whose landmarks are not a face's.
+    MeltedFace,
+    /// The same picture as a better-ranked variation.
+    NearDuplicate,
+}
+
+impl ArtifactCode {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ArtifactCode::Blank => "blank",
+            ArtifactCode::BlackTiles => "black_tiles",
+            ArtifactCode::ClippedSaturation => "clipped_saturation",
+            ArtifactCode::ExtraFaces => "extra_faces",
+            ArtifactCode::MissingFace => "missing_face",
+            ArtifactCode::MeltedFace => "melted_face",
+            ArtifactCode::NearDuplicate => "near_duplicate",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    pub code: ArtifactCode,
+    /// The measurement that tripped the check, in the check's own unit.
+    pub measured: f32,
+    pub limit: f32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    pub likeness: f32,
+    pub colour: f32,
+    pub composition: f32,
+    pub style: f32,
+    /// 1 without artifacts, 0 with any.
+    pub artifacts: f32,
+}
+
+/// How likeness was measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LikenessMethod {
+    /// Identity-embedding distance of the matched faces (people).
+    Identity,
+    /// Gradient SSIM of the subject region plus palette (pets; people without a model
+    /// or whose drawn face the detector does not see).
+    Structure,
+}
+
+/// The raw measurements behind the scores, kept for the record and calibration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Measurements {
+    pub likeness_method: LikenessMethod,
+    pub faces_expected: Option<usize>,
+    pub faces_found: usize,
+    /// People: Euclidean distance between the reference and the matched face
+    /// embeddings (the worst match for a couple).
+    pub identity_distance: Option<f32>,
+    /// Landmark geometry error of the worst matched face (share of the eye distance).
+    pub landmark_error: Option<f32>,
+    /// Pets: gradient SSIM of the subject region at 48 px, best over small shifts.
+    pub structure_ssim: Option<f32>,
+    /// CIEDE2000 palette distance of the subject regions.
+    pub palette_delta_e: Option<f32>,
+    /// Subject (face for people) box in the candidate, in its pixels.
+    pub subject_box: Option<Rect>,
+    pub head_height: Option<f32>,
+    pub head_x: Option<f32>,
+    pub head_y: Option<f32>,
+    /// Share of the subject box inside the frame.
+    pub subject_visible: Option<f32>,
+    /// likeness-render's signature measures of the render against the photo.
+    pub style_measures: BTreeMap<String, f32>,
+    /// Signature bounds the render misses, readable (`saturation 0.31 > 0.06`).
+    pub style_misses: Vec<String>,
+    pub luma_std: f32,
+    pub black_tiles: f32,
+    pub clipped: f32,
+    /// 64-bit DCT hash as 16 hex digits (JSON numbers lose precision past 2^53).
+    pub phash: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CandidateReport {
+    pub scores: Scores,
+    pub measurements: Measurements,
+    pub artifacts: Vec<Artifact>,
+    /// Criteria below their threshold (`likeness`, `colour`, `composition`, `style`).
+    pub below: Vec<String>,
+    /// Ranking score: weighted mean of the four criteria, zero with any artifact.
+    pub overall: f32,
+    pub passed: bool,
+}
+
+impl CandidateReport {
+    pub fn phash(&self) -> Option<u64> {
+        u64::from_str_radix(&self.measurements.phash, 16).ok()
+    }
+
+    /// Weighted mean of the four criteria, ignoring artifacts: likeness counts
+    /// double because it is what the customer pays for.
+    pub fn quality(&self) -> f32 {
+        let s = self.scores;
+        0.4 * s.likeness + 0.2 * s.colour + 0.2 * s.composition + 0.2 * s.style
+    }
+
+    /// Recompute `passed` and `overall` after artifacts were added (near duplicates).
+    pub fn refresh(&mut self) {
+        self.scores.artifacts = if self.artifacts.is_empty() { 1.0 } else { 0.0 };
+        self.overall = self.quality() * self.scores.artifacts;
+        self.passed = self.below.is_empty() && self.artifacts.is_empty();
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JudgeError {
+    #[error(transparent)]
+    Model(#[from] FaceModelError),
+    #[error("the reference has no face, so a {0} portrait cannot be judged for likeness")]
+    NoReferenceFace(SubjectKind),
+    #[error("the image is empty ({0}x{1})")]
+    Empty(u32, u32),
+}
+
+#[derive(Clone, Debug)]
+pub struct ReferenceFace {
+    pub rect: Rect,
+    /// `None` when no identity model was loaded.
+    pub embedding: Option<Vec<f32>>,
+}
+
+/// What the candidate is judged against, computed once per preview.
+#[derive(Clone, Debug)]
+pub struct Reference {
+    pub subject: SubjectKind,
+    pub width: u32,
+    pub height: u32,
+    /// People: the dominant faces, as many as the order has people.
+    pub faces: Vec<ReferenceFace>,
+    /// The subject region: head and shoulders for people, the pet's box for pets.
+    pub subject_box: Rect,
+    pub palette: Vec<Swatch>,
+    pub palette_grey: Vec<Swatch>,
+    /// The subject region cropped from the reference, for structure comparison.
+    pub crop: RgbImage,
+    /// The photo itself (long side at most 1024), for the style signature.
+    pub image: RgbImage,
+}
+
+const PALETTE_SIZE: usize = 5;
+const STRUCTURE_SIDE: u32 = 48;
+
+/// Head and shoulders around a face box: where skin, hair and clothes colour live.
+fn head_region(face: &Rect, width: u32, height: u32) -> Rect {
+    Rect::new(
+        face.x - 0.5 * face.width,
+        face.y - 0.6 * face.height,
+        face.width * 2.0,
+        face.height * 2.4,
+    )
+    .clamped(width as f32, height as f32)
+}
+
+/// The region a pet is judged on: saliency tends to lock onto an eye or the
+/// nose, so the box is doubled around its centre and made at least 60% of the
+/// frame each way; the whole animal then carries the structure, not one eye.
+fn pet_region(b: &Rect, width: u32, height: u32) -> Rect {
+    let (w, h) = (width as f32, height as f32);
+    let bw = (b.width * 2.0).max(0.6 * w).min(w);
+    let bh = (b.height * 2.0).max(0.6 * h).min(h);
+    let c = b.center();
+    let x = (c.x - bw / 2.0).clamp(0.0, w - bw);
+    let y = (c.y - bh / 2.0).clamp(0.0, h - bh);
+    Rect::new(x, y, bw, bh)
+}
+
+fn crop(image: &RgbImage, r: &Rect) -> RgbImage {
+    let r = r.clamped(image.width() as f32, image.height() as f32);
+    let (x, y) = (r.x.floor() as u32, r.y.floor() as u32);
+    let w = (r.width.round() as u32).clamp(1, image.width() - x.min(image.width() - 1));
+    let h = (r.height.round() as u32).clamp(1, image.height() - y.min(image.height() - 1));
+    imageops::crop_imm(
+        image,
+        x.min(image.width() - 1),
+        y.min(image.height() - 1),
+        w,
+        h,
+    )
+    .to_image()
+}
+
+fn grey(image: &RgbImage) -> RgbImage {
+    let g = imageops::grayscale(image);
+    RgbImage::from_fn(g.width(), g.height(), |x, y| {
+        let v = g.get_pixel(x, y)[0];
+        image::Rgb([v, v, v])
+    })
+}
+
+/// Lower is better: 1 at zero, 0.5 at the tolerance, towards 0 beyond.
+pub fn ratio_score(x: f32, tolerance: f32) -> f32 {
+    1.0 / (1.0 + (x / tolerance.max(f32::EPSILON)).powi(2))
+}
+
+/// Higher is better: 1 at `best`, 0.5 at `threshold`, linear, clamped.
+pub fn floor_score(x: f32, threshold: f32, best: f32) -> f32 {
+    (0.5 + 0.5 * (x - threshold) / (best - threshold).max(f32::EPSILON)).clamp(0.0, 1.0)
+}
+
+impl Reference {
+    /// `subject_box` is the analysed subject for pets (the saliency box); for
+    /// people it is ignored and the faces decide.
+    pub fn build(
+        image: &RgbImage,
+        subject: SubjectKind,
+        subject_box: Option<Rect>,
+        model: Option<&dyn FaceModel>,
+    ) -> Result<Reference, JudgeError> {
+        let (width, height) = image.dimensions();
+        if width == 0 || height == 0 {
+            return Err(JudgeError::Empty(width, height));
+        }
+        let whole = Rect::new(0.0, 0.0, width as f32, height as f32);
+        let mut faces = Vec::new();
+        let region = match subject.expected_faces() {
+            Some(n) => {
+                let found = detect_faces(image);
+                if found.len() < n {
+                    return Err(JudgeError::NoReferenceFace(subject));
+                }
+                for face in found.iter().take(n) {
+                    let embedding = match model {
+                        Some(model) => Some(model.describe(image, &face.rect)?.embedding),
+                        None => None,
+                    };
+                    faces.push(ReferenceFace {
+                        rect: face.rect,
+                        embedding,
+                    });
+                }
+                let mut region = head_region(&faces[0].rect, width, height);
+                for f in &faces[1..] {
+                    let r = head_region(&f.rect, width, height);
+                    let (x0, y0) = (region.x.min(r.x), region.y.min(r.y));
+                    let (x1, y1) = (
+                        region.right().max(r.right()),
+                        region.bottom().max(r.bottom()),
+                    );
+                    region = Rect::new(x0, y0, x1 - x0, y1 - y0);
+                }
+                region
+            }
+            None => subject_box
+                .or_else(|| salient_box(&imageops::grayscale(image)).map(|(r, _)| r))
+                .map(|b| pet_region(&b, width, height))
+                .unwrap_or(whole)
+                .clamped(width as f32, height as f32),
+        };
+        let crop = crop(image, &region);
+        Ok(Reference {
+            subject,
+            width,
+            height,
+            faces,
+            subject_box: region,
+            palette: palette(&crop, PALETTE_SIZE),
+            palette_grey: palette(&grey(&crop), PALETTE_SIZE),
+            // Structure is compared at 48 px; keep a small copy, not the full crop.
+            crop: crate::metrics::fit_within(&crop, 160),
+            image: crate::metrics::fit_within(image, 1024),
+        })
+    }
+
+    /// The reference subject box in a candidate of another size (renders keep the framing).
+    fn mapped_box(&self, width: u32, height: u32) -> Rect {
+        let (sx, sy) = (
+            width as f32 / self.width as f32,
+            height as f32 / self.height as f32,
+        );
+        let b = self.subject_box;
+        Rect::new(b.x * sx, b.y * sy, b.width * sx, b.height * sy)
+    }
+}
+
+/// Score one candidate. Pure apart from the identity model; near duplicates are
+/// a property of a set of candidates and are marked by [`crate::decide`].
+pub fn judge_candidate(
+    reference: &Reference,
+    candidate: &RgbImage,
+    qa: &StyleQa,
+    model: Option<&dyn FaceModel>,
+) -> Result<CandidateReport, JudgeError> {
+    let (width, height) = candidate.dimensions();
+    if width == 0 || height == 0 {
+        return Err(JudgeError::Empty(width, height));
+    }
+    let (w, h) = (width as f32, height as f32);
+    let mut artifacts = Vec::new();
+    let mut m = Measurements {
+        likeness_method: LikenessMethod::Structure,
+        faces_expected: reference.subject.expected_faces(),
+        faces_found: 0,
+        identity_distance: None,
+        landmark_error: None,
+        structure_ssim: None,
+        palette_delta_e: None,
+        subject_box: None,
+        head_height: None,
+        head_x: None,
+        head_y: None,
+        subject_visible: None,
+        style_measures: BTreeMap::new(),
+        style_misses: Vec::new(),
+        luma_std: luma_std(candidate),
+        black_tiles: black_tile_fraction(candidate),
+        clipped: clipped_fraction(candidate),
+        phash: format!("{:016x}", phash(candidate)),
+    };
+    if m.luma_std < qa.blank_luma_std {
+        artifacts.push(Artifact {
+            code: ArtifactCode::Blank,
+            measured: m.luma_std,
+            limit: qa.blank_luma_std,
+        });
+    }
+    if m.black_tiles > qa.max_black_tiles {
+        artifacts.push(Artifact {
+            code: ArtifactCode::BlackTiles,
+            measured: m.black_tiles,
+            limit: qa.max_black_tiles,
+        });
+    }
+    if m.clipped > qa.max_clipped {
+        artifacts.push(Artifact {
+            code: ArtifactCode::ClippedSaturation,
+            measured: m.clipped,
+            limit: qa.max_clipped,
+        });
+    }
+
+    let (likeness, composition, region) = match m.faces_expected {
+        Some(expected) => {
+            let found = detect_faces(candidate);
+            m.faces_found = found.len();
+            if found.len() > expected {
+                artifacts.push(Artifact {
+                    code: ArtifactCode::ExtraFaces,
+                    measured: found.len() as f32,
+                    limit: expected as f32,
+                });
+            } else if found.len() < expected && qa.face_must_be_detected {
+                artifacts.push(Artifact {
+                    code: ArtifactCode::MissingFace,
+                    measured: found.len() as f32,
+                    limit: expected as f32,
+                });
+            }
+            if found.is_empty() && !qa.face_must_be_detected {
+                // Line art may draw a face the detector no longer sees: judge the
+                // head's structure as for a pet, and its placement from the photo.
+                let (ssim, best) = register(reference, candidate);
+                m.structure_ssim = Some(ssim);
+                m.subject_box = Some(best);
+                let visible = best.clamped(w, h).area() / best.area().max(1.0);
+                m.subject_visible = Some(visible);
+                let likeness = floor_score(ssim, qa.min_structure, 1.0);
+                let composition = floor_score(visible, qa.min_subject_visible, 1.0);
+                (likeness, composition, best.clamped(w, h))
+            } else if found.is_empty() {
+                (0.0, 0.0, reference.mapped_box(width, height))
+            } else {
+                let embeddings: Option<Vec<&Vec<f32>>> = reference
+                    .faces
+                    .iter()
+                    .map(|f| f.embedding.as_ref())
+                    .collect();
+                let (likeness, matched) = match (model, embeddings) {
+                    (Some(model), Some(embeddings)) => {
+                        m.likeness_method = LikenessMethod::Identity;
+                        identity_likeness(
+                            model,
+                            candidate,
+                            &found,
+                            &embeddings,
+                            qa,
+                            &mut m,
+                            &mut artifacts,
+                        )?
+                    }
+                    _ => {
+                        // Without the identity model, likeness falls back to the
+                        // head's structure: weaker, and recorded as such.
+                        m.likeness_method = LikenessMethod::Structure;
+                        let (ssim, _) = register(reference, candidate);
+                        m.structure_ssim = Some(ssim);
+                        let matched = found.iter().take(expected).map(|f| f.rect).collect();
+                        (floor_score(ssim, qa.min_structure, 1.0), matched)
+                    }
+                };
+                // Composition follows the main matched face.
+                let Some(&face) = matched.first() else {
+                    return Err(JudgeError::Empty(width, height));
+                };
+                m.subject_box = Some(face);
+                let c = face.center();
+                let (hh, hx, hy) = (face.height / h, c.x / w, c.y / h);
+                m.head_height = Some(hh);
+                m.head_x = Some(hx);
+                m.head_y = Some(hy);
+                let visible = face.clamped(w, h).area() / face.area().max(1.0);
+                m.subject_visible = Some(visible);
+                let margin = 0.01 * w.min(h);
+                let inside = face.x >= margin
+                    && face.y >= margin
+                    && face.right() <= w - margin
+                    && face.bottom() <= h - margin;
+                let composition = [
+                    band_score(hh, qa.head_height[0], qa.head_height[1]),
+                    band_score(hx, qa.head_x[0], qa.head_x[1]),
+                    band_score(hy, qa.head_y[0], qa.head_y[1]),
+                    if inside { 1.0 } else { 0.25 * visible },
+                ]
+                .into_iter()
+                .fold(1.0f32, f32::min);
+                (likeness, composition, head_region(&face, width, height))
+            }
+        }
+        None => {
+            let (ssim, best) = register(reference, candidate);
+            m.structure_ssim = Some(ssim);
+            m.subject_box = Some(best);
+            let visible = best.clamped(w, h).area() / best.area().max(1.0);
+            m.subject_visible = Some(visible);
+            let structure = floor_score(ssim, qa.min_structure, 1.0);
+            let region = best.clamped(w, h);
+            let palette_score = palette_delta_e(reference, candidate, &region, qa)
+                .map_or(0.0, |d| ratio_score(d, qa.colour_tolerance));
+            let composition = floor_score(visible, qa.min_subject_visible, 1.0);
+            // Both must hold: a cat's colours on a coffee cup's shape is not the cat.
+            (structure.min(palette_score), composition, region)
+        }
+    };
+
+    let delta_e = palette_delta_e(reference, candidate, &region, qa);
+    m.palette_delta_e = delta_e;
+    let colour = delta_e.map_or(0.0, |d| ratio_score(d, qa.colour_tolerance));
+    let (style, measures, misses) = style_check(&reference.image, candidate, qa);
+    m.style_measures = measures;
+    m.style_misses = misses;
+
+    let scores = Scores {
+        likeness,
+        colour,
+        composition,
+        style,
+        artifacts: 1.0,
+    };
+    let below = [
+        ("likeness", likeness, qa.min_likeness),
+        ("colour", colour, qa.min_colour),
+        ("composition", composition, qa.min_composition),
+        ("style", style, qa.min_style),
+    ]
+    .into_iter()
+    .filter(|(_, s, min)| s < min)
+    .map(|(name, _, _)| name.to_owned())
+    .collect();
+    let mut report = CandidateReport {
+        scores,
+        measurements: m,
+        artifacts,
+        below,
+        overall: 0.0,
+        passed: false,
+    };
+    report.refresh();
+    Ok(report)
+}
+
+/// CIEDE2000 distance between the reference subject's palette and that of
+/// `region` in the candidate; on grey values for monochrome media.
+fn palette_delta_e(
+    reference: &Reference,
+    candidate: &RgbImage,
+    region: &Rect,
+    qa: &StyleQa,
+) -> Option<f32> {
+    let region_crop = crop(candidate, region);
+    if qa.monochrome {
+        palette_distance(
+            &reference.palette_grey,
+            &palette(&grey(&region_crop), PALETTE_SIZE),
+        )
+    } else {
+        palette_distance(&reference.palette, &palette(&region_crop, PALETTE_SIZE))
+    }
+}
+
+/// Find the reference subject in the candidate: the reference box mapped to the
+/// candidate, then shifts and zooms (renders may vary the crop), keeping
+/// the placement with the best gradient SSIM.
+fn register(reference: &Reference, candidate: &RgbImage) -> (f32, Rect) {
+    // Search on a small copy: 175 placements at full size would cost more than all else.
+    let small = crate::metrics::fit_within(candidate, 256);
+    let back = candidate.width() as f32 / small.width() as f32;
+    let candidate = &small;
+    let base = reference.mapped_box(candidate.width(), candidate.height());
+    let (w, h) = (candidate.width() as f32, candidate.height() as f32);
+    let (rw, rh) = (
+        reference.crop.width() as f32,
+        reference.crop.height() as f32,
+    );
+    // Compare only what is inside the frame, against the matching part of the reference.
+    let compare = |r: &Rect| -> Option<f32> {
+        let inside = r.clamped(w, h);
+        if inside.area() < 0.6 * r.area() || inside.width < 8.0 || inside.height < 8.0 {
+            return None;
+        }
+        let part = Rect::new(
+            (inside.x - r.x) / r.width * rw,
+            (inside.y - r.y) / r.height * rh,
+            inside.width / r.width * rw,
+            inside.height / r.height * rh,
+        );
+        Some(edge_ssim(
+            &crop(&reference.crop, &part),
+            &crop(candidate, &inside),
+            STRUCTURE_SIDE,
+        ))
+    };
+    let mut best = (f32::MIN, base);
+    // Engines vary the crop by seed (the classic engine zooms on the subject by
+    // up to about 1.5x), so the search spans zoom as well as shift.
+    const SHIFTS: [f32; 5] = [-0.16, -0.08, 0.0, 0.08, 0.16];
+    for scale in [0.8f32, 0.9, 1.0, 1.15, 1.3, 1.5, 1.7] {
+        for dy in SHIFTS {
+            for dx in SHIFTS {
+                let (bw, bh) = (base.width * scale, base.height * scale);
+                let c = base.center();
+                let r = Rect::new(
+                    c.x - bw / 2.0 + dx * base.width,
+                    c.y - bh / 2.0 + dy * base.height,
+                    bw,
+                    bh,
+                );
+                if let Some(s) = compare(&r).filter(|s| *s > best.0) {
+                    best = (s, r);
+                }
+            }
+        }
+    }
+    if best.0 == f32::MIN {
+        let inside = base.clamped(w, h);
+        best = (
+            edge_ssim(&reference.crop, &crop(candidate, &inside), STRUCTURE_SIDE),
+            base,
+        );
+    }
+    (best.0, best.1.scaled(back))
+}
+
+/// 1 at the band's middle, 0.5 at its edges, falling to 0 one half-width outside.
+/// Scores share this shape so that 0.5 always means "at the tolerance".
+pub fn band_score(x: f32, lo: f32, hi: f32) -> f32 {
+    let half = ((hi - lo) / 2.0).max(f32::EPSILON);
+    let off = (x - (lo + hi) / 2.0).abs() / half;
+    if off <= 1.0 {
+        1.0 - 0.5 * off * off
+    } else {
+        (0.5 * (2.0 - off)).max(0.0)
+    }
+}
+
+/// One-sided bound as a score: 0.5 exactly at the bound, rising to 1 at twice
+/// (`at_least`) or half (`at_most`) of it.
+fn bound_score(v: f32, bound: f32, at_least: bool) -> f32 {
+    let s = match (at_least, bound > 0.0) {
+        (true, true) => 0.5 * v / bound,
+        (true, false) => {
+            if v >= bound {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        (false, _) if v <= 0.0 => 1.0,
+        (false, _) => 0.5 * bound / v,
+    };
+    s.clamp(0.0, 1.0)
+}
+
+/// The style's signature (likeness-render's measures and bounds) as a score: the
+/// worst bound decides, so the score clears 0.5 exactly when every bound holds.
+fn style_check(
+    photo: &RgbImage,
+    render: &RgbImage,
+    qa: &StyleQa,
+) -> (f32, BTreeMap<String, f32>, Vec<String>) {
+    let sig = match qa.signature() {
+        Ok(sig) => sig,
+        // validated when the StyleQa was built; an unreadable one constrains nothing
+        Err(e) => {
+            return (
+                1.0,
+                BTreeMap::new(),
+                vec![format!("signature unreadable: {e}")],
+            );
+        }
+    };
+    let m = likeness_render::measure(photo, render);
+    let measures = BTreeMap::from([
+        ("white_fraction".to_owned(), m.white_fraction),
+        ("dark_fraction".to_owned(), m.dark_fraction),
+        ("saturation".to_owned(), m.saturation),
+        ("colours".to_owned(), m.colours as f32),
+        ("detail_ratio".to_owned(), m.detail_ratio),
+        ("texture".to_owned(), m.texture),
+        ("flat_gain".to_owned(), m.flat_gain),
+        ("edge_peak_ratio".to_owned(), m.edge_peak_ratio),
+        ("orientation_peak".to_owned(), m.orientation_peak),
+        ("luma_mean".to_owned(), m.luma_mean),
+        ("contrast_ratio".to_owned(), m.contrast_ratio),
+        ("colour_shift".to_owned(), m.colour_shift),
+    ]);
+    let bounds = [
+        (sig.white_fraction_min, m.white_fraction, true),
+        (sig.dark_fraction_min, m.dark_fraction, true),
+        (sig.saturation_min, m.saturation, true),
+        (sig.texture_min, m.texture, true),
+        (sig.flat_gain_min, m.flat_gain, true),
+        (sig.edge_peak_ratio_min, m.edge_peak_ratio, true),
+        (sig.orientation_peak_min, m.orientation_peak, true),
+        (sig.luma_mean_min, m.luma_mean, true),
+        (sig.dark_fraction_max, m.dark_fraction, false),
+        (sig.saturation_max, m.saturation, false),
+        (sig.colours_max.map(|c| c as f32), m.colours as f32, false),
+        (sig.detail_ratio_max, m.detail_ratio, false),
+        (sig.luma_mean_max, m.luma_mean, false),
+        (sig.contrast_ratio_max, m.contrast_ratio, false),
+        (sig.colour_shift_max, m.colour_shift, false),
+        (qa.colour_shift_max, m.colour_shift, false),
+    ];
+    let score = bounds
+        .iter()
+        .filter_map(|(bound, v, at_least)| bound.map(|b| bound_score(*v, b, *at_least)))
+        .fold(1.0f32, f32::min);
+    let mut misses = sig.misses(&m);
+    if let Some(b) = qa.colour_shift_max.filter(|b| m.colour_shift > *b) {
+        misses.push(format!("colour_shift {:.4} > {b}", m.colour_shift));
+    }
+    (score, measures, misses)
+}
+
+/// People with the identity model: each reference face takes its nearest
+/// unclaimed candidate face; the worst match decides. Returns the likeness
+/// score and the matched candidate face boxes, reference order.
+fn identity_likeness(
+    model: &dyn FaceModel,
+    candidate: &RgbImage,
+    found: &[likeness_vision::faces::FaceBox],
+    embeddings: &[&Vec<f32>],
+    qa: &StyleQa,
+    m: &mut Measurements,
+    artifacts: &mut Vec<Artifact>,
+) -> Result<(f32, Vec<Rect>), JudgeError> {
+    let described: Vec<_> = found
+        .iter()
+        .map(|f| model.describe(candidate, &f.rect).map(|d| (f.rect, d)))
+        .collect::<Result<_, _>>()?;
+    let mut claimed = vec![false; described.len()];
+    let (mut worst, mut worst_landmarks) = (0.0f32, 0.0f32);
+    let mut matched = Vec::new();
+    for reference in embeddings {
+        let best = described
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !claimed[*i])
+            .map(|(i, (_, d))| (i, embedding_distance(reference, &d.embedding)))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((i, dist)) = best {
+            claimed[i] = true;
+            worst = worst.max(dist);
+            let err = landmark_error(&described[i].1.landmarks).unwrap_or(f32::INFINITY);
+            worst_landmarks = worst_landmarks.max(err);
+            matched.push(described[i].0);
+        }
+    }
+    m.identity_distance = Some(worst);
+    m.landmark_error = Some(worst_landmarks);
+    if worst_landmarks > qa.max_landmark_error {
+        artifacts.push(Artifact {
+            code: ArtifactCode::MeltedFace,
+            measured: worst_landmarks,
+            limit: qa.max_landmark_error,
+        });
+    }
+    let likeness = if matched.len() < embeddings.len() {
+        0.0
+    } else {
+        ratio_score(worst, qa.identity_distance_max)
+    };
+    Ok((likeness, matched))
+}
