@@ -175,6 +175,7 @@ pub async fn create(
         analysis: None,
         rejection_reasons: vec![],
         failure: None,
+        results: None,
         expires_at: now + chrono::Duration::days(state.config.retention_days),
     };
     state.previews.create(&preview).await?;
@@ -226,6 +227,7 @@ pub fn describe(preview: &Preview) -> Value {
         "expires_at": preview.expires_at,
         "rejection_reasons": preview.rejection_reasons,
         "failure": preview.failure,
+        "results": preview.results,
         "analysis": preview.analysis,
     })
 }

@@ -11,6 +11,7 @@ pub mod deliver;
 pub mod face;
 pub mod metrics;
 pub mod score;
+pub mod tasks;
 
 pub use cleanup::{CleanupReport, Delivered, clean_up, deliver};
 pub use config::StyleQa;

@@ -5,6 +5,7 @@ pub mod classic;
 pub mod engine;
 pub mod sheet;
 pub mod signature;
+pub mod worker;
 
 pub use classic::{ClassicEngine, params::ClassicParams, params::Medium};
 pub use engine::{

@@ -178,6 +178,9 @@ pub struct Preview {
     /// Why the pipeline failed, in words fit for the customer.
     #[serde(default)]
     pub failure: Option<String>,
+    /// What was delivered per style, with scores, as finalize recorded it.
+    #[serde(default)]
+    pub results: Option<serde_json::Value>,
     /// When the customer's data is deleted (retention end).
     pub expires_at: DateTime<Utc>,
 }
@@ -188,6 +191,7 @@ pub struct PreviewPatch {
     pub analysis: Option<serde_json::Value>,
     pub rejection_reasons: Option<Vec<RejectionReason>>,
     pub failure: Option<String>,
+    pub results: Option<serde_json::Value>,
 }
 
 impl PreviewPatch {
@@ -200,6 +204,9 @@ impl PreviewPatch {
         }
         if let Some(failure) = self.failure {
             preview.failure = Some(failure);
+        }
+        if let Some(results) = self.results {
+            preview.results = Some(results);
         }
     }
 }

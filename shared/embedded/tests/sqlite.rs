@@ -37,6 +37,7 @@ fn preview(id: &str, tenant: &str) -> Preview {
         analysis: None,
         rejection_reasons: vec![],
         failure: None,
+        results: None,
         expires_at: at,
     }
 }

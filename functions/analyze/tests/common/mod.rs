@@ -112,6 +112,7 @@ pub fn ordered(tenant: &str, n: u32, length: u64) -> Preview {
         analysis: None,
         rejection_reasons: vec![],
         failure: None,
+        results: None,
         expires_at: now,
     }
 }
