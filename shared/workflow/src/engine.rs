@@ -182,10 +182,7 @@ impl Exec {
                     }
                 };
                 self.checkpoint(&frame, &cp)?;
-                let outcome = self
-                    .clone()
-                    .run_state(machine.clone(), state, &frame, cp)
-                    .await;
+                let outcome = self.clone().run_state(state, &frame, cp).await;
                 let exited = format!("{}StateExited", state.kind.type_name());
                 match outcome {
                     Ok(Step::Next(next, output)) => {
@@ -224,7 +221,6 @@ impl Exec {
 
     async fn run_state(
         self: Arc<Self>,
-        machine: Arc<Machine>,
         state: &State,
         frame: &str,
         cp: Checkpoint,
@@ -243,7 +239,6 @@ impl Exec {
                 None => Step::End(output),
             })
         };
-        let _ = &machine;
         match &state.kind {
             Kind::Pass { result } => {
                 let r = match (result, &state.parameters) {
@@ -612,8 +607,22 @@ impl Exec {
                 Some(Signal::Heartbeat) => {
                     beat_deadline = heartbeat.map(|h| tokio::time::Instant::now() + time.real(h));
                 }
-                Some(Signal::Success(v)) => return Ok(v),
-                Some(Signal::Failure(e, c)) => return Err(StatesError::new(e, c)),
+                // Recorded again here: an answer that beat `issue_token` found no row to settle,
+                // and a restart before the next checkpoint must find the answer, not a wait.
+                Some(Signal::Success(v)) => {
+                    let _ = self
+                        .store()
+                        .settle_token(token, &TokenState::Succeeded(v.clone()));
+                    return Ok(v);
+                }
+                Some(Signal::Failure(e, c)) => {
+                    let failed = TokenState::Failed {
+                        error: e.clone(),
+                        cause: c.clone(),
+                    };
+                    let _ = self.store().settle_token(token, &failed);
+                    return Err(StatesError::new(e, c));
+                }
                 None => return Err(StatesError::runtime("task waiter closed")),
             }
         }
