@@ -150,10 +150,13 @@ impl Exec {
                 None => (machine.start_at.clone(), input, None),
             };
             loop {
+                // Catchable on purpose (not States.Runtime): inside a Map the state's
+                // Catch takes it, so a changed definition ends in the failure path.
                 let state = machine.states.get(&name).ok_or_else(|| {
-                    StatesError::runtime(format!(
-                        "state {name:?} no longer exists in the definition; the execution cannot resume"
-                    ))
+                    StatesError::new(
+                        names::RESUME_FAILED,
+                        format!("state {name:?} no longer exists in the definition; the execution cannot resume"),
+                    )
                 })?;
                 let cp = match resume.take() {
                     Some(cp) => {
