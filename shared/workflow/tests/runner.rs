@@ -483,6 +483,14 @@ async fn waits_and_fail_paths_use_the_input() {
     assert_eq!(r.states_entered("e").unwrap(), ["A", "B", "C"]);
 }
 
+#[test]
+fn starting_outside_a_runtime_is_an_error_not_a_panic() {
+    let (h, _calls) = preview_handlers(Arc::new(MemQueue::default()), |_| Ok(json!({})));
+    let r = runner(h, Store::in_memory().unwrap(), &[]);
+    let err = r.start("pv_1", preview_input(&["oil"])).unwrap_err();
+    assert!(err.to_string().contains("Tokio runtime"), "{err}");
+}
+
 async fn wait_for(log: &Arc<Mutex<WorkerLog>>, n: usize) {
     for _ in 0..400 {
         if log.lock().unwrap().messages.len() >= n {
