@@ -1,5 +1,8 @@
 use clap::{Parser, Subcommand};
 
+mod render_cmd;
+mod styles_cmd;
+
 /// likeness: portraits that still look like the subject.
 #[derive(Parser)]
 #[command(name = "likeness", version, about)]
@@ -10,18 +13,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// List the style catalogue.
-    Styles,
+    /// List the style catalogue, or render a contact sheet of every style.
+    Styles(styles_cmd::StylesArgs),
+    /// Render one photo in one style with the classic engine.
+    Render(render_cmd::RenderArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Styles => {
-            for style in likeness_core::Catalogue::builtin().styles {
-                println!("{:<16} {}", style.id, style.description);
-            }
-        }
+        Command::Styles(args) => styles_cmd::run(args)?,
+        Command::Render(args) => render_cmd::run(args)?,
     }
     Ok(())
 }

@@ -1,0 +1,36 @@
+//! The likeness HTTP API as an `axum::Router`. The same router is served by
+//! `axum::serve` on one machine and by `lambda_http` in AWS.
+
+pub mod auth;
+pub mod config;
+mod error;
+mod previews;
+
+use axum::Router;
+use axum::routing::{get, post};
+use likeness_core::Catalogue;
+use likeness_core::ports::{ApiKeys, Blobs, Clock, Ids, Previews};
+use std::sync::Arc;
+
+pub use config::ApiConfig;
+pub use error::ApiError;
+
+/// Everything a request handler may touch, as ports.
+#[derive(Clone)]
+pub struct ApiState {
+    pub previews: Arc<dyn Previews>,
+    pub keys: Arc<dyn ApiKeys>,
+    pub blobs: Arc<dyn Blobs>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn Ids>,
+    pub catalogue: Arc<Catalogue>,
+    pub config: ApiConfig,
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/previews", post(previews::create))
+        .route("/v1/previews/{id}", get(previews::show))
+        .with_state(state)
+}

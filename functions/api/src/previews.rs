@@ -1,0 +1,231 @@
+//! `POST /v1/previews` orders a preview and returns a presigned upload;
+//! `GET /v1/previews/{id}` reports what is known so far.
+
+use crate::auth::Caller;
+use crate::config::ACCEPTED_CONTENT_TYPES;
+use crate::{ApiError, ApiState};
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use likeness_core::preview::UploadSpec;
+use likeness_core::{Consent, Preview, PreviewId, Status, StyleId, SubjectKind, keys};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+#[derive(Debug, Deserialize)]
+pub struct CreatePreview {
+    subject: Option<String>,
+    #[serde(default)]
+    styles: Vec<String>,
+    content_type: Option<String>,
+    content_length: Option<u64>,
+    #[serde(default)]
+    variations: Option<u32>,
+    #[serde(default)]
+    webhook_url: Option<String>,
+    #[serde(default)]
+    consent: Option<Consent>,
+}
+
+struct ValidOrder {
+    subject: SubjectKind,
+    styles: Vec<StyleId>,
+    content_type: String,
+    content_length: u64,
+    variations: u32,
+    webhook_url: Option<String>,
+    consent: Consent,
+}
+
+fn validate(order: CreatePreview, state: &ApiState) -> Result<ValidOrder, ApiError> {
+    let config = &state.config;
+    let consent = order.consent.filter(|c| c.rights_to_photo).ok_or_else(|| {
+        ApiError::unprocessable(
+            "consent_required",
+            "Confirm that you have the right to use this photo: send consent.rights_to_photo = true.",
+        )
+    })?;
+    let subject = order
+        .subject
+        .as_deref()
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "invalid_subject",
+                "subject is required: person, couple or pet.",
+            )
+        })?
+        .parse::<SubjectKind>()
+        .map_err(|e| ApiError::unprocessable("invalid_subject", e))?;
+    if order.styles.is_empty() {
+        return Err(ApiError::unprocessable(
+            "no_styles",
+            "Choose at least one style.",
+        ));
+    }
+    if order.styles.len() > config.max_styles {
+        return Err(ApiError::unprocessable(
+            "too_many_styles",
+            format!("Choose at most {} styles.", config.max_styles),
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut styles = Vec::new();
+    for name in order.styles {
+        let id = StyleId::new(name);
+        if state.catalogue.get(&id).is_none() {
+            return Err(ApiError::unprocessable(
+                "unknown_style",
+                format!("There is no style `{id}`."),
+            ));
+        }
+        if seen.insert(id.clone()) {
+            styles.push(id);
+        }
+    }
+    let content_type = order.content_type.unwrap_or_default().to_ascii_lowercase();
+    if !ACCEPTED_CONTENT_TYPES.contains(&content_type.as_str()) {
+        return Err(ApiError::unprocessable(
+            "unsupported_content_type",
+            "Upload a JPEG, PNG or WebP photo (content_type image/jpeg, image/png or image/webp).",
+        ));
+    }
+    let content_length = order.content_length.unwrap_or(0);
+    if content_length == 0 {
+        return Err(ApiError::unprocessable(
+            "invalid_content_length",
+            "content_length must be the photo's size in bytes.",
+        ));
+    }
+    if content_length > config.max_upload_bytes {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "The photo may be at most {} bytes.",
+                config.max_upload_bytes
+            ),
+        ));
+    }
+    let variations = order.variations.unwrap_or(config.default_variations);
+    if variations == 0 || variations > config.max_variations {
+        return Err(ApiError::unprocessable(
+            "invalid_variations",
+            format!(
+                "variations must be between 1 and {}.",
+                config.max_variations
+            ),
+        ));
+    }
+    if let Some(url) = &order.webhook_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        return Err(ApiError::unprocessable(
+            "invalid_webhook_url",
+            "webhook_url must be an http(s) URL.",
+        ));
+    }
+    Ok(ValidOrder {
+        subject,
+        styles,
+        content_type,
+        content_length,
+        variations,
+        webhook_url: order.webhook_url,
+        consent,
+    })
+}
+
+pub async fn create(
+    State(state): State<ApiState>,
+    caller: Caller,
+    body: Result<Json<CreatePreview>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(order) =
+        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.body_text()))?;
+    let order = validate(order, &state)?;
+    let id = state.ids.preview_id();
+    let now = state.clock.now();
+    let key = keys::upload(&caller.tenant, &id);
+    let ttl = Duration::from_secs(state.config.upload_url_ttl_secs);
+    let presigned = state
+        .blobs
+        .presign_put(&key, &order.content_type, order.content_length, ttl)
+        .await?;
+    let preview = Preview {
+        id: id.clone(),
+        tenant: caller.tenant.clone(),
+        status: Status::AwaitingUpload,
+        subject: order.subject,
+        styles: order.styles,
+        variations: order.variations,
+        upload: UploadSpec {
+            key,
+            content_type: order.content_type,
+            content_length: order.content_length,
+            expires_at: presigned.expires_at,
+        },
+        webhook_url: order.webhook_url,
+        consent: order.consent,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+        analysis: None,
+        rejection_reasons: vec![],
+        failure: None,
+        expires_at: now + chrono::Duration::days(state.config.retention_days),
+    };
+    state.previews.create(&preview).await?;
+    tracing::info!(preview_id = %id, tenant = %caller.tenant, "preview ordered");
+    let headers: BTreeMap<_, _> = presigned.headers.into_iter().collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": id,
+            "status": Status::AwaitingUpload,
+            "upload": {
+                "url": presigned.url,
+                "method": presigned.method,
+                "headers": headers,
+                "expires_at": presigned.expires_at,
+            }
+        })),
+    ))
+}
+
+pub async fn show(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = PreviewId::new(id);
+    if !id.is_well_formed() {
+        return Err(ApiError::not_found());
+    }
+    let preview = state
+        .previews
+        .get(&id)
+        .await?
+        .filter(|p| p.tenant == caller.tenant)
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(describe(&preview)))
+}
+
+/// The customer's view of a preview: never the internal keys or other tenants' data.
+pub fn describe(preview: &Preview) -> Value {
+    json!({
+        "id": preview.id,
+        "status": preview.status,
+        "subject": preview.subject,
+        "styles": preview.styles,
+        "variations": preview.variations,
+        "created_at": preview.created_at,
+        "updated_at": preview.updated_at,
+        "expires_at": preview.expires_at,
+        "rejection_reasons": preview.rejection_reasons,
+        "failure": preview.failure,
+        "analysis": preview.analysis,
+    })
+}

@@ -1,0 +1,185 @@
+//! Drawn media: line art, pencil, charcoal and ink wash. Continuous fields (tone,
+//! difference of Gaussians) are computed at work resolution and brought up to
+//! the output size before the ink curve, so strokes stay crisp at any size.
+
+use super::Ctx;
+use super::filters::dog;
+use super::noise::{fbm, hash01, streaks, value};
+use super::raster::{Plane, Rgb, gauss, mix3, smoothstep};
+
+/// Percentile stretch of the tone on the subject, so dim photos still draw.
+fn stretched(l: &Plane, subj: &Plane) -> Plane {
+    let mut v: Vec<f32> = l
+        .d
+        .iter()
+        .zip(&subj.d)
+        .filter(|(_, s)| **s > 0.5)
+        .map(|(l, _)| *l)
+        .collect();
+    if v.len() < 16 {
+        v = l.d.clone();
+    }
+    v.sort_by(f32::total_cmp);
+    let lo = v[v.len() / 50];
+    let hi = v[v.len() * 49 / 50].max(lo + 0.05);
+    l.map(|x| ((x - lo) / (hi - lo)).clamp(0.0, 1.0))
+}
+
+/// Contour ink from a DoG field: thin and sensitive on the face, fewer lines in
+/// the background.
+fn contour_field(ctx: &Ctx, l: &Plane, sigma: f32) -> Plane {
+    let d = dog(l, sigma, 1.6);
+    let d_fine = dog(l, sigma * 0.7, 1.6);
+    let mut out = d.clone();
+    for i in 0..out.d.len() {
+        let f = ctx.face.d[i];
+        let s = ctx.subj.d[i];
+        // Face lines come from the finer scale and count a little more.
+        let v = d.d[i] + (d_fine.d[i] * 1.3 - d.d[i]) * f;
+        out.d[i] = v * (0.25 + 0.75 * s);
+    }
+    out
+}
+
+/// Clean ink contours on white paper.
+pub fn line_art(ctx: &Ctx) -> Rgb {
+    let p = &ctx.params;
+    let l = stretched(&ctx.abstracted().luma(), &ctx.subj);
+    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma));
+    let (w, h) = (ctx.w, ctx.h);
+    let field = field.resized(w, h);
+    let paper = ctx.paper();
+    let ink_col = [0.07, 0.07, 0.09];
+    let t = 0.045 / p.lines.max(0.1);
+    Rgb::from_fn(w, h, |x, y| {
+        let ink = smoothstep(t, t * 1.8, -field.at(x, y));
+        mix3(paper, ink_col, ink)
+    })
+}
+
+/// Hatching coverage for one layer: parallel strokes at `angle`, `spacing` apart,
+/// growing thicker as `darkness` rises above `start`; broken along their length.
+#[allow(clippy::too_many_arguments)]
+fn hatch(seed: u64, fx: f32, fy: f32, angle: f32, spacing: f32, darkness: f32, start: f32) -> f32 {
+    let amount = ((darkness - start) / (1.0 - start)).clamp(0.0, 1.0);
+    if amount <= 0.0 {
+        return 0.0;
+    }
+    let (s, c) = angle.sin_cos();
+    let v = -fx * s + fy * c;
+    let u = fx * c + fy * s;
+    let wobble = 0.6 * fbm(seed, fx, fy, 40.0, 2);
+    let phase = (v / spacing + wobble).fract();
+    let line = 1.0 - (phase - 0.5).abs() * 2.0; // 1 at the stroke's centre
+    let breaks = streaks(seed ^ 0xB, u, v, 0.0, spacing * 9.0, spacing * 0.9);
+    let width = (amount * 1.2).min(1.0);
+    smoothstep(1.0 - width, 1.0 - width + 0.25, line) * (0.55 + 0.45 * breaks) * amount.sqrt()
+}
+
+/// Graphite: soft tonal shading plus two or three hatching directions, contour
+/// lines, all catching on the paper's grain.
+pub fn pencil(ctx: &Ctx) -> Rgb {
+    let p = &ctx.params;
+    let mut dice = ctx.dice(0x9E9C);
+    let a0 = dice.range(0.6, 0.95);
+    let l = stretched(&ctx.abstracted().luma(), &ctx.subj);
+    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma));
+    let (w, h) = (ctx.w, ctx.h);
+    let tone = gauss(&l, ctx.wr(1.0)).resized(w, h);
+    let field = field.resized(w, h);
+    let presence = ctx.presence(0.3);
+    let paper = ctx.paper();
+    let (seed, px, tex) = (ctx.seed, ctx.px, p.texture);
+    let spacing = p.stroke * ctx.stroke_scale;
+    let graphite = [0.22, 0.23, 0.26];
+    let t = 0.05 / p.lines.max(0.1);
+    Rgb::from_fn(w, h, |x, y| {
+        let i = y * w + x;
+        let (fx, fy) = (x as f32 / px, y as f32 / px);
+        let dark = (1.0 - tone.d[i]).powf(1.3) * presence.d[i];
+        let h1 = hatch(seed, fx, fy, a0, spacing, dark, 0.12);
+        let h2 = hatch(seed ^ 1, fx, fy, a0 + 1.45, spacing * 1.1, dark, 0.42);
+        let h3 = hatch(seed ^ 2, fx, fy, a0 - 0.7, spacing * 0.9, dark, 0.68);
+        let grain = value(seed ^ 3, fx / 1.2, fy / 1.2);
+        let shade = 0.3 * dark;
+        let contour = smoothstep(t, t * 2.0, -field.d[i]);
+        let cover = (shade + h1.max(h2).max(h3) * 0.75 + contour * 0.85).min(1.0)
+            * (1.0 - tex * 0.45 * (1.0 - grain));
+        mix3(paper, graphite, cover.clamp(0.0, 0.92))
+    })
+}
+
+/// Charcoal on toned paper: bold smudged darks, broad diagonal strokes that skip
+/// over the paper's coarse tooth, white chalk on the highlights.
+pub fn charcoal(ctx: &Ctx) -> Rgb {
+    let p = &ctx.params;
+    let mut dice = ctx.dice(0xC4A2);
+    let angle = dice.range(0.55, 1.0);
+    let l = stretched(&ctx.abstracted().luma(), &ctx.subj);
+    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma));
+    let (w, h) = (ctx.w, ctx.h);
+    let smudge = gauss(&l, ctx.wr(2.5)).resized(w, h);
+    let sharp = l.resized(w, h);
+    let field = field.resized(w, h);
+    let presence = ctx.presence(0.45);
+    let paper = ctx.paper();
+    let (seed, px, tex) = (ctx.seed, ctx.px, p.texture);
+    let spacing = p.stroke * ctx.stroke_scale;
+    let black = [0.07, 0.065, 0.06];
+    let t = 0.04 / p.lines.max(0.1);
+    Rgb::from_fn(w, h, |x, y| {
+        let i = y * w + x;
+        let (fx, fy) = (x as f32 / px, y as f32 / px);
+        let tone = smudge.d[i] * 0.6 + sharp.d[i] * 0.4;
+        let dark = smoothstep(0.1, 0.9, 1.0 - tone) * presence.d[i];
+        let strokes = streaks(seed, fx, fy, angle, spacing * 6.0, spacing * 0.6);
+        let tooth = value(seed ^ 1, fx / 1.8, fy / 1.8) * 0.6 + hash01(seed ^ 2, x as i32, y as i32) * 0.4;
+        let amount = dark * 1.05 + 0.25 * (strokes - 0.5);
+        // Charcoal catches the tooth's peaks first and fills the valleys last.
+        let cover = smoothstep(tooth * tex - 0.15, tooth * tex + 0.35, amount);
+        let contour = smoothstep(t, t * 2.2, -field.d[i]) * (0.6 + 0.4 * tooth);
+        let cover = (cover + contour * 0.9).min(1.0) * 0.97;
+        let mut out = mix3(paper, black, cover);
+        let chalk = smoothstep(0.82, 0.97, tone) * ctx.subj_full.d[i] * (0.4 + 0.6 * tooth);
+        out = mix3(out, [0.98, 0.97, 0.95], chalk * 0.8);
+        out
+    })
+}
+
+/// Sumi-e: a few flat grey washes with darker pooled edges, dry-brush outlines,
+/// on fibrous rice paper.
+pub fn ink_wash(ctx: &Ctx) -> Rgb {
+    let p = &ctx.params;
+    let mut dice = ctx.dice(0x1A4);
+    let fibre_angle = dice.range(0.0, 3.1);
+    let l = stretched(&ctx.abstracted().luma(), &ctx.subj);
+    let levels = p.levels.max(2) as f32;
+    // Soft quantisation: bands with narrow smooth transitions, as washes dry.
+    let wash = gauss(&l, ctx.wr(1.0)).map(|v| {
+        let s = v * (levels - 1.0);
+        let b = s.floor();
+        (b + smoothstep(0.4, 0.6, s - b)) / (levels - 1.0)
+    });
+    let pig = wash.map(|v| 1.0 - v);
+    let edge = gauss(&pig, ctx.wr(1.0)).zip(&gauss(&pig, ctx.wr(3.5)), |a, b| (a - b).max(0.0));
+    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma));
+    let (w, h) = (ctx.w, ctx.h);
+    let wash = wash.resized(w, h);
+    let edge = edge.resized(w, h);
+    let field = field.resized(w, h);
+    let presence = ctx.presence(0.4);
+    let paper = ctx.paper();
+    let (seed, px, tex) = (ctx.seed, ctx.px, p.texture);
+    let t = 0.04 / p.lines.max(0.1);
+    Rgb::from_fn(w, h, |x, y| {
+        let i = y * w + x;
+        let (fx, fy) = (x as f32 / px, y as f32 / px);
+        let ink_amount = ((1.0 - wash.d[i]) * 0.75 + edge.d[i] * 4.0) * presence.d[i];
+        let dry = streaks(seed, fx, fy, 0.3, 40.0, 1.5);
+        let outline = smoothstep(t, t * 1.7, -field.d[i]) * smoothstep(0.15, 0.45, dry);
+        let a = (ink_amount + outline).min(1.0);
+        let fibre = streaks(seed ^ 1, fx, fy, fibre_angle, 25.0, 0.8);
+        let paper = paper.map(|v| v * (1.0 - 0.04 * tex * smoothstep(0.8, 1.0, fibre)));
+        mix3(paper, [0.08, 0.08, 0.09], a * 0.95)
+    })
+}

@@ -1,0 +1,158 @@
+//! Painted media: watercolor, oil and soft pastel.
+
+use super::Ctx;
+use super::filters::{dog, guided, kuwahara, lic};
+use super::noise::{fbm, hash01, streaks, value};
+use super::raster::{Plane, Rgb, gauss, luma, mix3, saturate, smoothstep, structure_flow};
+
+/// Rotate hue by `deg` degrees in YIQ, which keeps luma (and so likeness) fixed.
+pub fn hue_shift(c: [f32; 3], deg: f32) -> [f32; 3] {
+    let (s, co) = deg.to_radians().sin_cos();
+    let y = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
+    let i = 0.596 * c[0] - 0.274 * c[1] - 0.322 * c[2];
+    let q = 0.211 * c[0] - 0.523 * c[1] + 0.312 * c[2];
+    let (i, q) = (i * co - q * s, i * s + q * co);
+    [
+        y + 0.956 * i + 0.621 * q,
+        y - 0.272 * i - 0.647 * q,
+        y - 1.106 * i + 1.703 * q,
+    ]
+}
+
+/// Transparent washes on cold-press paper: flattened colour, pigment pooling at
+/// wash edges, granulation in the paper's tooth, turbulence, a ragged unpainted
+/// border, and a faint pencil underdrawing that holds the features.
+pub fn watercolor(ctx: &Ctx) -> Rgb {
+    let p = &ctx.params;
+    let mut dice = ctx.dice(0x3A7E);
+    let hue = dice.range(-10.0, 10.0);
+    let sat = p.saturation * dice.range(0.9, 1.1);
+    let abs = ctx.abstracted();
+    // Pigment collects where a wash meets lighter paper: inside the darker side.
+    let pig = abs.luma().map(|l| 1.0 - l);
+    let pooled = gauss(&pig, ctx.wr(1.2));
+    let edge = pooled.zip(&gauss(&pig, ctx.wr(4.0)), |a, b| (a - b).max(0.0));
+    let lines = dog(&abs.luma(), ctx.wr(p.line_sigma), 1.6);
+    let (w, h) = (ctx.w, ctx.h);
+    let colour = abs.resized(w, h);
+    let edge = edge.resized(w, h);
+    let lines = lines.resized(w, h);
+    let presence = ctx.presence(0.35);
+    let paper = ctx.paper();
+    let (seed, px, tex) = (ctx.seed, ctx.px, p.texture);
+    Rgb::from_fn(w, h, |x, y| {
+        let i = y * w + x;
+        let (fx, fy) = (x as f32 / px, y as f32 / px);
+        let c = saturate(hue_shift(colour.d[i], hue), sat);
+        // Watercolor is transparent: lift everything towards the paper.
+        let c = mix3(c, [1.0; 3], 0.1).map(|v| v.clamp(0.0, 1.0));
+        let turb = fbm(seed, fx, fy, 150.0, 3);
+        let gran = fbm(seed ^ 1, fx, fy, 2.2, 2);
+        let l = luma(c);
+        let density =
+            1.0 + 0.22 * tex * turb + 0.45 * tex * gran * (1.0 - l) + 6.0 * edge.d[i];
+        // Bousseau's pigment-density colour model.
+        let c = c.map(|v| (v * (1.0 - (1.0 - v) * (density - 1.0))).clamp(0.0, 1.0));
+        let a = presence.d[i];
+        let wash = [paper[0] * c[0], paper[1] * c[1], paper[2] * c[2]];
+        let mut out = mix3(paper, wash, a);
+        let ink = smoothstep(0.008, 0.03, -lines.d[i]) * p.lines * ctx.subj_full.d[i];
+        out = out.map(|v| v * (1.0 - 0.45 * ink));
+        let bump = fbm(seed ^ 2, fx, fy, 5.0, 3);
+        out.map(|v| v * (1.0 - 0.05 * tex * bump.abs()))
+    })
+}
+
+/// Impasto oil: anisotropic Kuwahara patches (small brush on the face, broad in
+/// the background), a warm, dark studio ground, stroke relief lit from the top
+/// left, and canvas weave.
+pub fn oil(ctx: &Ctx) -> Rgb {
+    let p = &ctx.params;
+    let mut dice = ctx.dice(0x011);
+    let warmth = dice.range(0.0, 0.05);
+    let flow_src = guided(&ctx.work, ctx.wr(2.0).round().max(1.0) as usize, 0.01).luma();
+    let flow = structure_flow(&flow_src, ctx.wr(2.5));
+    let radius = ctx.radius_plane();
+    let painted = kuwahara(&ctx.work, &flow, &radius, 8.0);
+    // Second, smaller pass: rounds off the sector pattern like a blending brush.
+    let small = radius.map(|r| (r * 0.5).max(1.5));
+    let painted = kuwahara(&painted, &flow, &small, 8.0);
+    let (ww, wh) = (ctx.work.w, ctx.work.h);
+    let stroke = ctx.wr(p.stroke * 0.25).max(0.7);
+    let seed = ctx.seed;
+    let grain = Plane::from_fn(ww, wh, |x, y| {
+        value(seed ^ 7, x as f32 / stroke, y as f32 / stroke * 0.9)
+    });
+    let relief = lic(&grain, &flow, (ctx.wr(p.stroke).round() as usize).clamp(2, 24));
+    let (w, h) = (ctx.w, ctx.h);
+    let colour = painted.resized(w, h);
+    let relief = relief.resized(w, h);
+    let subj = &ctx.subj_full;
+    let fade = p.background_fade;
+    let (px, tex) = (ctx.px, p.texture);
+    let ground = [0.16 + warmth, 0.12, 0.09];
+    Rgb::from_fn(w, h, |x, y| {
+        let i = y * w + x;
+        let c = saturate(colour.d[i], p.saturation);
+        let c = [c[0] * (1.02 + warmth), c[1], c[2] * (0.97 - warmth)];
+        // Gentle S-curve for the chiaroscuro of a studio portrait.
+        let c = c.map(|v| {
+            let v = v.clamp(0.0, 1.0);
+            v + 0.35 * v * (1.0 - v) * (v - 0.5)
+        });
+        let bg = (1.0 - subj.d[i]) * fade * 0.55;
+        let c = mix3(c, [c[0] * ground[0] * 3.0, c[1] * ground[1] * 3.0, c[2] * ground[2] * 3.0], bg);
+        let (hx, hy) = (
+            relief.at((x + 1).min(w - 1), y) - relief.at(x.saturating_sub(1), y),
+            relief.at(x, (y + 1).min(h - 1)) - relief.at(x, y.saturating_sub(1)),
+        );
+        let light = 1.0 + tex * 5.0 / px.max(0.25) * (-(hx + hy) * 0.7);
+        let (fx, fy) = (x as f32 / px, y as f32 / px);
+        let weave = ((fx * 1.9).sin() * (fy * 1.9).sin()) * 0.5 + 0.5;
+        let canvas = 1.0 - 0.04 * tex * weave - 0.03 * tex * hash01(seed ^ 9, x as i32, y as i32);
+        c.map(|v| (v * light * canvas).clamp(0.0, 1.0))
+    })
+}
+
+/// Soft pastel: a light, airy palette laid in chalky strokes on tinted paper; the
+/// paper's tooth shows through where pressure is light, and a pastel pencil
+/// line holds the features.
+pub fn pastel(ctx: &Ctx) -> Rgb {
+    let p = &ctx.params;
+    let mut dice = ctx.dice(0xFA57);
+    let angle = dice.range(0.5, 1.1);
+    let hue = dice.range(-8.0, 8.0);
+    let abs = ctx.abstracted();
+    let lines = dog(&abs.luma(), ctx.wr(p.line_sigma), 1.6);
+    let (w, h) = (ctx.w, ctx.h);
+    let colour = abs.resized(w, h);
+    let lines = lines.resized(w, h);
+    let presence = ctx.presence(0.45);
+    let paper = ctx.paper();
+    let (seed, px, tex) = (ctx.seed, ctx.px, p.texture);
+    let len = p.stroke * 3.0 * ctx.stroke_scale;
+    let wid = p.stroke * 0.35 * ctx.stroke_scale;
+    Rgb::from_fn(w, h, |x, y| {
+        let i = y * w + x;
+        let (fx, fy) = (x as f32 / px, y as f32 / px);
+        let c = saturate(hue_shift(colour.d[i], hue), p.saturation);
+        // Light and low in contrast: chalk never reaches photographic blacks.
+        let c = c.map(|v| 0.2 + 0.78 * v.clamp(0.0, 1.0));
+        let wobble = 0.35 * fbm(seed ^ 3, fx, fy, 90.0, 2);
+        let s1 = streaks(seed ^ 4, fx, fy, angle + wobble, len, wid);
+        let s2 = streaks(seed ^ 5, fx, fy, angle + 1.2 + wobble, len * 0.8, wid);
+        let tooth = value(seed ^ 6, fx / 1.4, fy / 1.4);
+        let pressure = presence.d[i];
+        let cover = smoothstep(
+            0.3,
+            0.62,
+            pressure * 0.85 + 0.3 * (s1.max(s2) - 0.5) + tex * 0.35 * (tooth - 0.5),
+        );
+        let mut out = mix3(paper, c, cover);
+        // Chalk lies on the tooth's peaks: a faint lighter speckle.
+        out = mix3(out, [1.0; 3], 0.08 * tex * smoothstep(0.75, 0.95, tooth) * cover);
+        let ink = smoothstep(0.01, 0.035, -lines.d[i]) * p.lines * ctx.subj_full.d[i];
+        let line_col = c.map(|v| v * 0.45);
+        mix3(out, line_col, ink * 0.8)
+    })
+}

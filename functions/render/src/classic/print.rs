@@ -1,0 +1,78 @@
+//! Pop art: a screen print in a handful of flat inks. Every output pixel is one of
+//! the palette's colours (no antialiasing), so the colour count is exact.
+
+use super::Ctx;
+use super::filters::dog;
+use super::params::parse_hex;
+use super::raster::{Rgb, gauss, smoothstep};
+
+const DEFAULT_PALETTE: [[f32; 3]; 5] = [
+    [0.08, 0.06, 0.12],
+    [0.85, 0.15, 0.45],
+    [0.98, 0.55, 0.2],
+    [1.0, 0.9, 0.35],
+    [0.15, 0.65, 0.85],
+];
+
+pub fn pop_art(ctx: &Ctx) -> Rgb {
+    let p = &ctx.params;
+    let mut dice = ctx.dice(0x909A);
+    let palette: [[f32; 3]; 5] = if p.palettes.is_empty() {
+        DEFAULT_PALETTE
+    } else {
+        let chosen = &p.palettes[dice.pick(p.palettes.len())];
+        std::array::from_fn(|k| parse_hex(&chosen[k]).unwrap_or(DEFAULT_PALETTE[k]))
+    };
+    let abs = ctx.abstracted();
+    let l = gauss(&abs.luma(), ctx.wr(0.8));
+    // Band edges at quantiles of the subject's tone, so every band gets used.
+    let mut tones: Vec<f32> = l
+        .d
+        .iter()
+        .zip(&ctx.subj.d)
+        .filter(|(_, s)| **s > 0.5)
+        .map(|(v, _)| *v)
+        .collect();
+    if tones.len() < 16 {
+        tones = l.d.clone();
+    }
+    tones.sort_by(f32::total_cmp);
+    let q = |f: f32| tones[((tones.len() - 1) as f32 * f) as usize];
+    let (t1, t2, t3) = (q(0.2), q(0.5), q(0.78));
+    let field = dog(&abs.luma(), ctx.wr(p.line_sigma), 1.6);
+    let (w, h) = (ctx.w, ctx.h);
+    let tone = l.resized(w, h);
+    let field = field.resized(w, h);
+    let cell = p.stroke * ctx.stroke_scale * ctx.px;
+    let (sa, ca) = std::f32::consts::FRAC_PI_4.sin_cos();
+    let t = 0.035 / p.lines.max(0.1);
+    Rgb::from_fn(w, h, |x, y| {
+        let i = y * w + x;
+        let v = tone.d[i];
+        let subject = ctx.subj_full.d[i] > 0.5;
+        if -field.d[i] > t && ctx.subj_full.d[i] > 0.3 {
+            return palette[0];
+        }
+        if !subject {
+            return palette[4];
+        }
+        if v < t1 {
+            palette[0]
+        } else if v < t2 {
+            palette[1]
+        } else if v < t3 {
+            // Halftone: shadow-ink dots on the mid ink, larger where darker.
+            let (fx, fy) = (x as f32 / cell, y as f32 / cell);
+            let (u, vv) = (fx * ca + fy * sa, -fx * sa + fy * ca);
+            let (du, dv) = (u.fract() - 0.5, vv.fract() - 0.5);
+            let r = 0.5 * (1.0 - smoothstep(t2, t3, v)).sqrt();
+            if du * du + dv * dv < r * r {
+                palette[1]
+            } else {
+                palette[2]
+            }
+        } else {
+            palette[3]
+        }
+    })
+}

@@ -1,0 +1,113 @@
+//! The contract every render engine keeps, so QA, cost and the state machine do
+//! not care which engine ran.
+
+use image::RgbImage;
+use likeness_core::{Point, Rect, Style};
+use thiserror::Error;
+
+/// Output long side when the request does not say.
+pub const DEFAULT_LONG_SIDE: u32 = 1024;
+/// Largest number of variations one request may ask for.
+pub const MAX_VARIATIONS: u32 = 16;
+
+/// One face, in pixels of the reference image.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FaceHint {
+    pub rect: Rect,
+    /// The dlib 5-point predictor's points in its order: two corners of one eye,
+    /// two of the other, then the base of the nose. Optional.
+    pub landmarks: Option<[Point; 5]>,
+}
+
+/// What the engine knows about who is in the photo.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IdentityHints {
+    pub faces: Vec<FaceHint>,
+    /// The subject's box (person, couple or pet), in pixels of the reference.
+    pub subject: Option<Rect>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RenderRequest {
+    pub reference: RgbImage,
+    pub identity: IdentityHints,
+    pub style: Style,
+    /// Variation `i` renders with `seed + i`, so any candidate can be reproduced alone.
+    pub seed: u64,
+    /// How far from the photo to go, 0..1 (img2img strength for diffusion; for the
+    /// classic engine it scales brush and smoothing sizes around the style default).
+    pub strength: f32,
+    pub variations: u32,
+    /// Long side of each candidate in pixels.
+    pub long_side: u32,
+}
+
+impl RenderRequest {
+    /// A request with the style's default strength, one variation, 1024 px.
+    pub fn new(reference: RgbImage, style: Style, seed: u64) -> Self {
+        let strength = style.strength;
+        Self {
+            reference,
+            identity: IdentityHints::default(),
+            style,
+            seed,
+            strength,
+            variations: 1,
+            long_side: DEFAULT_LONG_SIDE,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), RenderError> {
+        let (w, h) = self.reference.dimensions();
+        if w < 16 || h < 16 {
+            return Err(RenderError::BadRequest(format!(
+                "reference image is {w}x{h}; at least 16x16 is needed"
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.strength) || !self.strength.is_finite() {
+            return Err(RenderError::BadRequest(format!(
+                "strength {} is outside 0..1",
+                self.strength
+            )));
+        }
+        if self.variations == 0 || self.variations > MAX_VARIATIONS {
+            return Err(RenderError::BadRequest(format!(
+                "variations must be 1..={MAX_VARIATIONS}, got {}",
+                self.variations
+            )));
+        }
+        if !(64..=4096).contains(&self.long_side) {
+            return Err(RenderError::BadRequest(format!(
+                "long side must be 64..=4096 px, got {}",
+                self.long_side
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// One rendered image and how it was made.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    pub image: RgbImage,
+    pub seed: u64,
+    pub engine: String,
+    pub compute_ms: u64,
+}
+
+#[derive(Debug, Error)]
+pub enum RenderError {
+    #[error("bad render request: {0}")]
+    BadRequest(String),
+    #[error("style `{style}`: {reason}")]
+    Style { style: String, reason: String },
+    #[error("{engine} engine failed: {reason}")]
+    Engine { engine: String, reason: String },
+}
+
+/// A render engine. Synchronous: a worker calls it from a blocking thread.
+pub trait Engine: Send + Sync {
+    /// Short, stable name recorded with every candidate (`classic`, `diffusion`).
+    fn name(&self) -> &str;
+    fn render(&self, request: &RenderRequest) -> Result<Vec<Candidate>, RenderError>;
+}

@@ -1,0 +1,14 @@
+//! Render engines for likeness: the `Engine` contract both engines keep, the
+//! classic (CPU, no weights) engine, and the style signatures QA checks.
+
+pub mod classic;
+pub mod engine;
+pub mod sheet;
+pub mod signature;
+
+pub use classic::{ClassicEngine, params::ClassicParams, params::Medium};
+pub use engine::{
+    Candidate, DEFAULT_LONG_SIDE, Engine, FaceHint, IdentityHints, MAX_VARIATIONS, RenderError,
+    RenderRequest,
+};
+pub use signature::{Measures, Signature, measure};

@@ -1,0 +1,267 @@
+//! A durable queue in SQLite with SQS semantics: at-least-once delivery, a
+//! visibility timeout per receive, a fresh receipt handle per receive, and a
+//! dead-letter queue once a message has been received more than the queue allows.
+
+use super::{backend, open, with_conn};
+use async_trait::async_trait;
+use likeness_core::PortError;
+use likeness_core::ports::{Clock, Queue, QueueMessage};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS queues (
+    name          TEXT PRIMARY KEY,
+    max_receives  INTEGER,
+    dead_letter   TEXT
+);
+CREATE TABLE IF NOT EXISTS messages (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    id            TEXT NOT NULL UNIQUE,
+    queue         TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    sent_at_ms    INTEGER NOT NULL,
+    visible_at_ms INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt       TEXT
+);
+CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, visible_at_ms, seq);
+";
+
+/// How often a long poll looks again for a visible message.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueOptions {
+    /// After this many receives a message moves to `dead_letter` instead of being delivered.
+    pub max_receives: Option<u32>,
+    pub dead_letter: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct SqliteQueue {
+    conn: Arc<Mutex<Connection>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl SqliteQueue {
+    pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, PortError> {
+        let conn = open(path)?;
+        conn.execute_batch(SCHEMA).map_err(backend)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            clock,
+        })
+    }
+
+    /// Declare a queue (idempotent; options are updated). Sending to an undeclared
+    /// queue is an error, so a typo cannot swallow messages.
+    pub async fn declare(&self, name: &str, options: QueueOptions) -> Result<(), PortError> {
+        if let Some(dlq) = &options.dead_letter {
+            self.declare_plain(dlq).await?;
+        }
+        let name = name.to_owned();
+        with_conn(&self.conn, move |conn| {
+            conn.execute(
+                "INSERT INTO queues (name, max_receives, dead_letter) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(name) DO UPDATE SET max_receives = excluded.max_receives,
+                                                 dead_letter = excluded.dead_letter",
+                params![
+                    name,
+                    options.max_receives.map(i64::from),
+                    options.dead_letter
+                ],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn declare_plain(&self, name: &str) -> Result<(), PortError> {
+        let name = name.to_owned();
+        with_conn(&self.conn, move |conn| {
+            conn.execute("INSERT OR IGNORE INTO queues (name) VALUES (?1)", [name])
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Messages in the queue, visible or not (for operators and tests).
+    pub async fn depth(&self, queue: &str) -> Result<usize, PortError> {
+        let queue = queue.to_owned();
+        with_conn(&self.conn, move |conn| {
+            let n: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM messages WHERE queue = ?1",
+                    [queue],
+                    |row| row.get(0),
+                )
+                .map_err(backend)?;
+            Ok(n as usize)
+        })
+        .await
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+
+    async fn receive_once(
+        &self,
+        queue: &str,
+        max_messages: usize,
+        visibility: Duration,
+    ) -> Result<Vec<QueueMessage>, PortError> {
+        let queue = queue.to_owned();
+        let now = self.now_ms();
+        let hidden_until = now + visibility.as_millis() as i64;
+        with_conn(&self.conn, move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let (max_receives, dead_letter) = queue_options(&tx, &queue)?;
+            let candidates: Vec<(i64, String, String, u32)> = {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT seq, id, body, receive_count FROM messages
+                         WHERE queue = ?1 AND visible_at_ms <= ?2 ORDER BY visible_at_ms, seq LIMIT ?3",
+                    )
+                    .map_err(backend)?;
+                let rows = stmt
+                    .query_map(params![queue, now, max_messages as i64 * 4 + 4], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                    })
+                    .map_err(backend)?;
+                rows.collect::<Result<_, _>>().map_err(backend)?
+            };
+            let mut delivered = Vec::new();
+            for (seq, id, body, count) in candidates {
+                if delivered.len() == max_messages {
+                    break;
+                }
+                if let (Some(max), Some(dlq)) = (max_receives, dead_letter.as_deref())
+                    && count >= max
+                {
+                    tx.execute(
+                        "UPDATE messages SET queue = ?1, receive_count = 0, receipt = NULL,
+                         visible_at_ms = ?2 WHERE seq = ?3",
+                        params![dlq, now, seq],
+                    )
+                    .map_err(backend)?;
+                    tracing::warn!(queue = %queue, message_id = %id, receives = count, "moved to dead-letter queue");
+                    continue;
+                }
+                let receipt = uuid::Uuid::new_v4().simple().to_string();
+                tx.execute(
+                    "UPDATE messages SET receive_count = receive_count + 1, receipt = ?1,
+                     visible_at_ms = ?2 WHERE seq = ?3",
+                    params![receipt, hidden_until, seq],
+                )
+                .map_err(backend)?;
+                delivered.push(QueueMessage { id, body, receipt_handle: receipt, receive_count: count + 1 });
+            }
+            tx.commit().map_err(backend)?;
+            Ok(delivered)
+        })
+        .await
+    }
+}
+
+fn queue_options(
+    conn: &Connection,
+    queue: &str,
+) -> Result<(Option<u32>, Option<String>), PortError> {
+    conn.query_row(
+        "SELECT max_receives, dead_letter FROM queues WHERE name = ?1",
+        [queue],
+        |row| Ok((row.get::<_, Option<i64>>(0)?.map(|n| n as u32), row.get(1)?)),
+    )
+    .optional()
+    .map_err(backend)?
+    .ok_or_else(|| PortError::NotFound(format!("queue {queue}")))
+}
+
+#[async_trait]
+impl Queue for SqliteQueue {
+    async fn send(&self, queue: &str, body: &str, delay: Duration) -> Result<String, PortError> {
+        let queue = queue.to_owned();
+        let body = body.to_owned();
+        let now = self.now_ms();
+        let id = uuid::Uuid::new_v4().to_string();
+        let message_id = id.clone();
+        with_conn(&self.conn, move |conn| {
+            queue_options(conn, &queue)?;
+            conn.execute(
+                "INSERT INTO messages (id, queue, body, sent_at_ms, visible_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![message_id, queue, body, now, now + delay.as_millis() as i64],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await?;
+        Ok(id)
+    }
+
+    async fn receive(
+        &self,
+        queue: &str,
+        max_messages: usize,
+        visibility: Duration,
+        wait: Duration,
+    ) -> Result<Vec<QueueMessage>, PortError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let messages = self
+                .receive_once(queue, max_messages.max(1), visibility)
+                .await?;
+            if !messages.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(messages);
+            }
+            tokio::time::sleep(POLL_INTERVAL.min(deadline - tokio::time::Instant::now())).await;
+        }
+    }
+
+    async fn delete(&self, queue: &str, receipt_handle: &str) -> Result<(), PortError> {
+        let queue = queue.to_owned();
+        let receipt = receipt_handle.to_owned();
+        // A stale receipt (the message was received again since) deletes nothing:
+        // the newer consumer owns the message now.
+        with_conn(&self.conn, move |conn| {
+            conn.execute(
+                "DELETE FROM messages WHERE queue = ?1 AND receipt = ?2",
+                params![queue, receipt],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn change_visibility(
+        &self,
+        queue: &str,
+        receipt_handle: &str,
+        visibility: Duration,
+    ) -> Result<(), PortError> {
+        let queue = queue.to_owned();
+        let receipt = receipt_handle.to_owned();
+        let visible_at = self.now_ms() + visibility.as_millis() as i64;
+        with_conn(&self.conn, move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE messages SET visible_at_ms = ?1 WHERE queue = ?2 AND receipt = ?3",
+                    params![visible_at, queue, receipt],
+                )
+                .map_err(backend)?;
+            if changed == 0 {
+                return Err(PortError::NotFound(format!("receipt handle on {queue}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+}
