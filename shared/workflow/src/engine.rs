@@ -150,10 +150,13 @@ impl Exec {
                 None => (machine.start_at.clone(), input, None),
             };
             loop {
+                // Catchable on purpose (not States.Runtime): inside a Map the state's
+                // Catch takes it, so a changed definition ends in the failure path.
                 let state = machine.states.get(&name).ok_or_else(|| {
-                    StatesError::runtime(format!(
-                        "state {name:?} no longer exists in the definition; the execution cannot resume"
-                    ))
+                    StatesError::new(
+                        names::RESUME_FAILED,
+                        format!("state {name:?} no longer exists in the definition; the execution cannot resume"),
+                    )
                 })?;
                 let cp = match resume.take() {
                     Some(cp) => {
@@ -182,10 +185,7 @@ impl Exec {
                     }
                 };
                 self.checkpoint(&frame, &cp)?;
-                let outcome = self
-                    .clone()
-                    .run_state(machine.clone(), state, &frame, cp)
-                    .await;
+                let outcome = self.clone().run_state(state, &frame, cp).await;
                 let exited = format!("{}StateExited", state.kind.type_name());
                 match outcome {
                     Ok(Step::Next(next, output)) => {
@@ -224,7 +224,6 @@ impl Exec {
 
     async fn run_state(
         self: Arc<Self>,
-        machine: Arc<Machine>,
         state: &State,
         frame: &str,
         cp: Checkpoint,
@@ -243,7 +242,6 @@ impl Exec {
                 None => Step::End(output),
             })
         };
-        let _ = &machine;
         match &state.kind {
             Kind::Pass { result } => {
                 let r = match (result, &state.parameters) {
@@ -612,8 +610,22 @@ impl Exec {
                 Some(Signal::Heartbeat) => {
                     beat_deadline = heartbeat.map(|h| tokio::time::Instant::now() + time.real(h));
                 }
-                Some(Signal::Success(v)) => return Ok(v),
-                Some(Signal::Failure(e, c)) => return Err(StatesError::new(e, c)),
+                // Recorded again here: an answer that beat `issue_token` found no row to settle,
+                // and a restart before the next checkpoint must find the answer, not a wait.
+                Some(Signal::Success(v)) => {
+                    let _ = self
+                        .store()
+                        .settle_token(token, &TokenState::Succeeded(v.clone()));
+                    return Ok(v);
+                }
+                Some(Signal::Failure(e, c)) => {
+                    let failed = TokenState::Failed {
+                        error: e.clone(),
+                        cause: c.clone(),
+                    };
+                    let _ = self.store().settle_token(token, &failed);
+                    return Err(StatesError::new(e, c));
+                }
                 None => return Err(StatesError::runtime("task waiter closed")),
             }
         }

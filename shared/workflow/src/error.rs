@@ -44,7 +44,8 @@ pub mod names {
     pub const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";
     pub const PARAMETER_PATH_FAILURE: &str = "States.ParameterPathFailure";
     pub const RESULT_PATH_MATCH_FAILURE: &str = "States.ResultPathMatchFailure";
-    pub const ITEMS_PATH_FAILURE: &str = "States.Runtime";
+    /// The runner could not resume an execution after a restart (its state is gone from the definition).
+    pub const RESUME_FAILED: &str = "Runner.ResumeFailed";
 }
 
 impl StatesError {

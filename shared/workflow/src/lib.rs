@@ -24,7 +24,7 @@ pub mod time;
 
 pub use definition::{Definition, substitute};
 pub use error::{LoadError, StatesError};
-pub use runner::{Runner, failure_of};
+pub use runner::{Runner, RunnerError, failure_of};
 pub use store::{Event, ExecutionRecord, ExecutionStatus, Store, StoreError};
 pub use tasks::{FnLambda, InProcessHandlers, Lambda, TaskContext, TaskHandlers, queue_name};
 pub use time::TimeScale;

@@ -18,8 +18,16 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
-fn port(e: StoreError) -> PortError {
+fn port(e: impl std::fmt::Display) -> PortError {
     PortError::Backend(e.to_string())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("executions run on a Tokio runtime, and none is running here: {0}")]
+    NoRuntime(String),
 }
 
 /// Runs executions of one state machine definition in this process.
@@ -54,7 +62,9 @@ impl Runner {
     }
 
     /// Starts `name` unless it exists already (then nothing happens).
-    pub fn start(&self, name: &str, input: Value) -> Result<StartOutcome, StoreError> {
+    pub fn start(&self, name: &str, input: Value) -> Result<StartOutcome, RunnerError> {
+        let _ = tokio::runtime::Handle::try_current()
+            .map_err(|e| RunnerError::NoRuntime(e.to_string()))?;
         if !self
             .shared
             .store
@@ -68,7 +78,9 @@ impl Runner {
 
     /// Picks up every execution a previous process left running, each from its
     /// last checkpoint. Call once at startup, after the task handlers are ready.
-    pub fn recover(&self) -> Result<Vec<String>, StoreError> {
+    pub fn recover(&self) -> Result<Vec<String>, RunnerError> {
+        let _ = tokio::runtime::Handle::try_current()
+            .map_err(|e| RunnerError::NoRuntime(e.to_string()))?;
         let names = self.shared.store.running(&self.shared.machine)?;
         for name in &names {
             if self.lock_running().contains_key(name) {
@@ -86,7 +98,7 @@ impl Runner {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn launch(&self, name: String, input: Value, resuming: bool) -> Result<(), StoreError> {
+    fn launch(&self, name: String, input: Value, resuming: bool) -> Result<(), RunnerError> {
         let store = &self.shared.store;
         let record = store.execution(&self.shared.machine, &name)?;
         let start_time = record

@@ -377,6 +377,40 @@ async fn a_resumed_task_still_times_out_rather_than_waiting_forever() {
 }
 
 #[tokio::test]
+async fn a_restart_onto_a_changed_definition_fails_into_the_catch_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("workflow.sqlite");
+    let queue = Arc::new(MemQueue::default());
+    let (h, calls) = preview_handlers(queue.clone(), |_| Ok(json!({"decision": "pass"})));
+    let first = runner(h.clone(), Store::open(&db).unwrap(), &[]);
+    let wf: Arc<dyn Workflow> = Arc::new(first.clone());
+    let (w, log) = spawn_worker(queue.clone(), "render", wf, vec![Action::Silent]);
+    first.start("pv_1", preview_input(&["oil"])).unwrap();
+    wait_for(&log, 1).await;
+    first.halt();
+    w.abort();
+
+    // The new release renamed the render state the iteration was waiting in.
+    let changed = PREVIEW.replace("\"Render\"", "\"Draw\"");
+    let def = Definition::load(&changed, &testing_substitutions()).unwrap();
+    let second = Runner::new(
+        "preview",
+        &def,
+        Arc::new(h),
+        Store::open(&db).unwrap(),
+        TimeScale::faster(FAST),
+    );
+    second.recover().unwrap();
+    let rec = finish(&second, "pv_1").await;
+    assert_eq!(rec.status, ExecutionStatus::Failed);
+    assert_eq!(names(&calls), ["mark-failed", "notify"]);
+    assert_eq!(
+        calls.lock().unwrap()[0].1["error"]["Error"],
+        "Runner.ResumeFailed"
+    );
+}
+
+#[tokio::test]
 async fn timeout_seconds_is_a_hard_cap_despite_heartbeats() {
     let def = r#"{"StartAt": "W", "States": {
         "W": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
@@ -447,6 +481,14 @@ async fn waits_and_fail_paths_use_the_input() {
         (Some("Custom"), Some("why"))
     );
     assert_eq!(r.states_entered("e").unwrap(), ["A", "B", "C"]);
+}
+
+#[test]
+fn starting_outside_a_runtime_is_an_error_not_a_panic() {
+    let (h, _calls) = preview_handlers(Arc::new(MemQueue::default()), |_| Ok(json!({})));
+    let r = runner(h, Store::in_memory().unwrap(), &[]);
+    let err = r.start("pv_1", preview_input(&["oil"])).unwrap_err();
+    assert!(err.to_string().contains("Tokio runtime"), "{err}");
 }
 
 async fn wait_for(log: &Arc<Mutex<WorkerLog>>, n: usize) {
