@@ -139,9 +139,8 @@ impl PriceTable {
             }
         }
         let e = &self.energy;
-        if !(e.gpu_board_watts.is_finite() && e.gpu_board_watts >= 0.0)
-            || !(e.grid_g_co2e_per_kwh.is_finite() && e.grid_g_co2e_per_kwh >= 0.0)
-        {
+        let valid = |v: f64| v.is_finite() && v >= 0.0;
+        if !valid(e.gpu_board_watts) || !valid(e.grid_g_co2e_per_kwh) {
             return Err(CostError::Invalid(
                 "energy figures must be finite and >= 0".into(),
             ));
