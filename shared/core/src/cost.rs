@@ -371,6 +371,45 @@ pub fn group(lines: &[CostLine], by: GroupBy) -> Vec<CostGroup> {
         .collect()
 }
 
+/// The default reporting window when `from` is not given.
+pub const DEFAULT_RANGE_DAYS: i64 = 30;
+
+/// A reporting range `[from, to)` from user input. Each bound is RFC 3339 or a
+/// UTC date `YYYY-MM-DD`; a date as `to` includes that whole day. `to` defaults
+/// to `now`, `from` to 30 days before `to`.
+pub fn parse_range(
+    from: Option<&str>,
+    to: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
+    fn bound(name: &str, value: &str, end_of_day: bool) -> Result<DateTime<Utc>, String> {
+        if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+            return Ok(t.with_timezone(&Utc));
+        }
+        let day = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
+            format!("{name} `{value}` is neither a date (YYYY-MM-DD) nor an RFC 3339 time")
+        })?;
+        let day = if end_of_day {
+            day.succ_opt().unwrap_or(day)
+        } else {
+            day
+        };
+        Ok(day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+    }
+    let to = match to {
+        Some(v) => bound("to", v, true)?,
+        None => now,
+    };
+    let from = match from {
+        Some(v) => bound("from", v, false)?,
+        None => to - chrono::Duration::days(DEFAULT_RANGE_DAYS),
+    };
+    if from >= to {
+        return Err(format!("from ({from}) must be before to ({to})"));
+    }
+    Ok((from, to))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,5 +525,21 @@ mod tests {
         assert_eq!(group(&lines, GroupBy::Day)[0].key, "2026-11-26");
         assert_eq!("tenant".parse::<GroupBy>().unwrap(), GroupBy::Tenant);
         assert!("week".parse::<GroupBy>().is_err());
+    }
+
+    #[test]
+    fn ranges_take_dates_or_times_and_include_the_last_day() {
+        let now: DateTime<Utc> = "2026-11-26T10:00:00Z".parse().unwrap();
+        let (from, to) = parse_range(Some("2026-11-01"), Some("2026-11-25"), now).unwrap();
+        assert_eq!(from.to_rfc3339(), "2026-11-01T00:00:00+00:00");
+        assert_eq!(to.to_rfc3339(), "2026-11-26T00:00:00+00:00");
+        let (from, to) = parse_range(None, None, now).unwrap();
+        assert_eq!((to - from).num_days(), 30);
+        assert!(parse_range(Some("2026-11-26T11:00:00Z"), None, now).is_err());
+        assert!(
+            parse_range(Some("yesterday"), None, now)
+                .unwrap_err()
+                .contains("yesterday")
+        );
     }
 }

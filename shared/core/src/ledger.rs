@@ -118,6 +118,23 @@ pub struct EndpointSecret {
 }
 
 impl EndpointSecret {
+    /// A fresh secret: 32 random bytes, as Standard Webhooks serialises them.
+    pub fn generate(tenant: &TenantId, now: DateTime<Utc>) -> Self {
+        use base64::Engine;
+        use rand::RngCore;
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        Self {
+            tenant: tenant.clone(),
+            secret: format!(
+                "whsec_{}",
+                base64::engine::general_purpose::STANDARD.encode(key)
+            ),
+            created_at: now,
+            expires_at: None,
+        }
+    }
+
     pub fn is_live(&self, now: DateTime<Utc>) -> bool {
         self.expires_at.is_none_or(|t| t > now)
     }
