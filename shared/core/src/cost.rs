@@ -208,7 +208,8 @@ pub struct StageUnits {
     pub memory_mb: u64,
     pub lambda_requests: u64,
     pub state_transitions: u64,
-    /// SQS API requests, and the payload bytes they carried in total.
+    /// Billed SQS requests (API calls, each 64 KiB of payload counting as one;
+    /// [`StageUnits::add_sqs_request`] counts them), and the payload bytes in total.
     pub sqs_requests: u64,
     pub sqs_bytes: u64,
     /// PUT/COPY/POST/LIST-class and GET/HEAD-class S3 requests.
@@ -223,8 +224,26 @@ pub struct StageUnits {
 }
 
 impl StageUnits {
-    /// Billed SQS requests: every request is at least one, and payload beyond
-    /// 64 KiB per request is billed per further 64 KiB chunk.
+    /// One Lambda invocation that ran for `elapsed` with `memory_mb` configured.
+    /// Lambda bills duration rounded up to the millisecond.
+    pub fn lambda(elapsed: std::time::Duration, memory_mb: u64) -> Self {
+        Self {
+            lambda_ms: elapsed.as_micros().div_ceil(1000) as u64,
+            memory_mb,
+            lambda_requests: 1,
+            ..Self::default()
+        }
+    }
+
+    /// Count one SQS API call (send, receive, delete, visibility change) carrying
+    /// `payload_bytes`: one billed request per started 64 KiB, at least one.
+    pub fn add_sqs_request(&mut self, payload_bytes: u64) {
+        self.sqs_requests += payload_bytes.div_ceil(SQS_CHUNK_BYTES).max(1);
+        self.sqs_bytes += payload_bytes;
+    }
+
+    /// Billed SQS requests: at least one per 64 KiB of payload, so a caller that
+    /// only knows call count and total bytes is not undercharged for big messages.
     pub fn sqs_billed_requests(&self) -> u64 {
         self.sqs_requests
             .max(self.sqs_bytes.div_ceil(SQS_CHUNK_BYTES))
@@ -376,7 +395,7 @@ pub const DEFAULT_RANGE_DAYS: i64 = 30;
 
 /// A reporting range `[from, to)` from user input. Each bound is RFC 3339 or a
 /// UTC date `YYYY-MM-DD`; a date as `to` includes that whole day. `to` defaults
-/// to `now`, `from` to 30 days before `to`.
+/// to `now` (included), `from` to 30 days before `to`.
 pub fn parse_range(
     from: Option<&str>,
     to: Option<&str>,
@@ -398,7 +417,8 @@ pub fn parse_range(
     }
     let to = match to {
         Some(v) => bound("to", v, true)?,
-        None => now,
+        // Lines are stored to the millisecond: include the one that is happening now.
+        None => now + chrono::Duration::milliseconds(1),
     };
     let from = match from {
         Some(v) => bound("from", v, false)?,
@@ -471,6 +491,19 @@ mod tests {
     }
 
     #[test]
+    fn lambda_durations_round_up_to_the_millisecond() {
+        let mut units = StageUnits::lambda(std::time::Duration::from_micros(1_200_001), 1024);
+        assert_eq!((units.lambda_ms, units.lambda_requests), (1201, 1));
+        units.add_sqs_request(10);
+        units.add_sqs_request(70 * 1024);
+        assert_eq!(
+            units.sqs_billed_requests(),
+            3,
+            "the 70 KiB message is two chunks"
+        );
+    }
+
+    #[test]
     fn bad_units_and_tables_are_refused() {
         let table = PriceTable::builtin();
         let negative = StageUnits {
@@ -535,6 +568,7 @@ mod tests {
         assert_eq!(to.to_rfc3339(), "2026-11-26T00:00:00+00:00");
         let (from, to) = parse_range(None, None, now).unwrap();
         assert_eq!((to - from).num_days(), 30);
+        assert!(to > now);
         assert!(parse_range(Some("2026-11-26T11:00:00Z"), None, now).is_err());
         assert!(
             parse_range(Some("yesterday"), None, now)
