@@ -1,5 +1,8 @@
 use clap::{Parser, Subcommand};
 
+mod costs_cmd;
+mod webhooks_cmd;
+
 /// likeness: portraits that still look like the subject.
 #[derive(Parser)]
 #[command(name = "likeness", version, about)]
@@ -12,6 +15,10 @@ struct Cli {
 enum Command {
     /// List the style catalogue.
     Styles,
+    /// Cost totals by day, style or tenant.
+    Costs(costs_cmd::CostsArgs),
+    /// Replay webhooks and inspect delivery attempts.
+    Webhooks(webhooks_cmd::WebhooksArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -22,6 +29,8 @@ fn main() -> anyhow::Result<()> {
                 println!("{:<16} {}", style.id, style.description);
             }
         }
+        Command::Costs(args) => costs_cmd::run(args)?,
+        Command::Webhooks(args) => webhooks_cmd::run(args)?,
     }
     Ok(())
 }
