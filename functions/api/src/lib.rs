@@ -3,12 +3,15 @@
 
 pub mod auth;
 pub mod config;
+mod costs;
 mod error;
 mod previews;
+mod webhooks;
 
 use axum::Router;
 use axum::routing::{get, post};
 use likeness_core::Catalogue;
+use likeness_core::ledger::{CostLedger, Deliveries};
 use likeness_core::ports::{ApiKeys, Blobs, Clock, Ids, Previews};
 use std::sync::Arc;
 
@@ -25,6 +28,8 @@ pub struct ApiState {
     pub ids: Arc<dyn Ids>,
     pub catalogue: Arc<Catalogue>,
     pub config: ApiConfig,
+    pub deliveries: Arc<dyn Deliveries>,
+    pub costs: Arc<dyn CostLedger>,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -32,5 +37,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/previews", post(previews::create))
         .route("/v1/previews/{id}", get(previews::show))
+        .route("/v1/previews/{id}/cost", get(costs::preview_cost))
+        .route("/v1/previews/{id}/webhooks", get(webhooks::attempts))
+        .route("/v1/costs", get(costs::totals))
+        .route("/v1/webhooks/secret", post(webhooks::create_secret))
+        .route("/v1/webhooks/secret/rotate", post(webhooks::rotate_secret))
         .with_state(state)
 }

@@ -7,7 +7,7 @@ use axum::http::{Request, StatusCode};
 use likeness_api::{ApiConfig, ApiState, auth, router};
 use likeness_core::ports::{Blobs, KeyScope, PresignedRequest, RandomIds, SystemClock};
 use likeness_core::{Catalogue, PortError, TenantId};
-use likeness_embedded::SqliteRecords;
+use likeness_embedded::{SqliteCosts, SqliteDeliveries, SqliteRecords};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,9 +60,8 @@ struct Fixture {
 impl Fixture {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let records = Arc::new(
-            SqliteRecords::open(&dir.path().join("db.sqlite"), Arc::new(SystemClock)).unwrap(),
-        );
+        let db = dir.path().join("db.sqlite");
+        let records = Arc::new(SqliteRecords::open(&db, Arc::new(SystemClock)).unwrap());
         let state = ApiState {
             previews: records.clone(),
             keys: records,
@@ -71,6 +70,8 @@ impl Fixture {
             ids: Arc::new(RandomIds),
             catalogue: Arc::new(Catalogue::builtin()),
             config: ApiConfig::default(),
+            deliveries: Arc::new(SqliteDeliveries::open(&db).unwrap()),
+            costs: Arc::new(SqliteCosts::open(&db).unwrap()),
         };
         Self { _dir: dir, state }
     }

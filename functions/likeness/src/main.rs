@@ -1,9 +1,11 @@
 use clap::{Parser, Subcommand};
 
 mod analyze_cmd;
+mod costs_cmd;
 mod judge_cmd;
 mod render_cmd;
 mod styles_cmd;
+mod webhooks_cmd;
 
 /// likeness: portraits that still look like the subject.
 #[derive(Parser)]
@@ -23,6 +25,10 @@ enum Command {
     Judge(judge_cmd::JudgeArgs),
     /// Check whether a photo can make a good portrait, with reasons.
     Analyze(analyze_cmd::AnalyzeArgs),
+    /// Cost totals by day, style or tenant.
+    Costs(costs_cmd::CostsArgs),
+    /// Replay webhooks and inspect delivery attempts.
+    Webhooks(webhooks_cmd::WebhooksArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,6 +38,8 @@ fn main() -> anyhow::Result<()> {
         Command::Render(args) => render_cmd::run(args)?,
         Command::Judge(args) => judge_cmd::run(args)?,
         Command::Analyze(args) => analyze_cmd::run(args)?,
+        Command::Costs(args) => costs_cmd::run(args)?,
+        Command::Webhooks(args) => webhooks_cmd::run(args)?,
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod geometry;
 pub mod ids;
 pub mod keys;
+pub mod ledger;
 pub mod ports;
 pub mod preview;
 pub mod rejection;

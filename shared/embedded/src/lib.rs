@@ -3,5 +3,7 @@
 
 pub mod sqlite;
 
+pub use sqlite::costs::SqliteCosts;
+pub use sqlite::deliveries::SqliteDeliveries;
 pub use sqlite::queue::{QueueOptions, SqliteQueue};
 pub use sqlite::records::SqliteRecords;

@@ -2,6 +2,8 @@
 //! last committed state. Each adapter owns one connection behind a mutex and runs
 //! statements on the blocking pool so async callers are never stalled.
 
+pub mod costs;
+pub mod deliveries;
 pub mod queue;
 pub mod records;
 

@@ -1,0 +1,335 @@
+//! Cost reports and webhook secrets through the router, over embedded SQLite.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use chrono::Utc;
+use likeness_api::{ApiConfig, ApiState, auth, router};
+use likeness_core::cost::{PriceTable, StageUnits};
+use likeness_core::ledger::{Deliveries, MeteredPreview, StageMeter};
+use likeness_core::ports::{Blobs, KeyScope, PresignedRequest, RandomIds, SystemClock};
+use likeness_core::{Catalogue, PortError, PreviewId, StyleId, TenantId};
+use likeness_embedded::{SqliteCosts, SqliteDeliveries, SqliteRecords};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+struct PresignOnly;
+
+#[async_trait::async_trait]
+impl Blobs for PresignOnly {
+    async fn put(&self, _: &str, _: Vec<u8>, _: &str) -> Result<(), PortError> {
+        Ok(())
+    }
+    async fn get(&self, key: &str) -> Result<Vec<u8>, PortError> {
+        Err(PortError::NotFound(key.into()))
+    }
+    async fn delete(&self, _: &str) -> Result<(), PortError> {
+        Ok(())
+    }
+    async fn list(&self, _: &str) -> Result<Vec<String>, PortError> {
+        Ok(vec![])
+    }
+    async fn presign_put(
+        &self,
+        key: &str,
+        ct: &str,
+        len: u64,
+        _: Duration,
+    ) -> Result<PresignedRequest, PortError> {
+        Ok(PresignedRequest {
+            url: format!("http://127.0.0.1:1/bucket/{key}"),
+            method: "PUT".into(),
+            headers: vec![
+                ("content-type".into(), ct.into()),
+                ("content-length".into(), len.to_string()),
+            ],
+            expires_at: Utc::now(),
+        })
+    }
+    async fn presign_get(&self, key: &str, _: Duration) -> Result<PresignedRequest, PortError> {
+        Err(PortError::NotFound(key.into()))
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    state: ApiState,
+    deliveries: Arc<SqliteDeliveries>,
+    meter: StageMeter,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db.sqlite");
+        let records = Arc::new(SqliteRecords::open(&db, Arc::new(SystemClock)).unwrap());
+        let deliveries = Arc::new(SqliteDeliveries::open(&db).unwrap());
+        let costs = Arc::new(SqliteCosts::open(&db).unwrap());
+        let meter = StageMeter::new(
+            costs.clone(),
+            Arc::new(PriceTable::builtin()),
+            Arc::new(SystemClock),
+        );
+        let state = ApiState {
+            previews: records.clone(),
+            keys: records,
+            blobs: Arc::new(PresignOnly),
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(RandomIds),
+            catalogue: Arc::new(Catalogue::builtin()),
+            config: ApiConfig::default(),
+            deliveries: deliveries.clone(),
+            costs,
+        };
+        Self {
+            _dir: dir,
+            state,
+            deliveries,
+            meter,
+        }
+    }
+
+    async fn key(&self, tenant: &str, scope: KeyScope) -> String {
+        auth::issue_key(
+            &*self.state.keys,
+            &SystemClock,
+            &TenantId::new(tenant),
+            scope,
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {key}"));
+        let body = match body {
+            Some(v) => {
+                request = request.header("content-type", "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        let response = router(self.state.clone())
+            .oneshot(request.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Order a preview through the API and meter two stages for it.
+    async fn metered_preview(&self, key: &str, tenant: &str) -> PreviewId {
+        let order = json!({
+            "subject": "person", "styles": ["watercolor", "oil"], "content_type": "image/jpeg",
+            "content_length": 1000, "consent": {"rights_to_photo": true}
+        });
+        let (status, body) = self.call("POST", "/v1/previews", key, Some(order)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = PreviewId::new(body["id"].as_str().unwrap());
+        let preview = MeteredPreview {
+            id: id.clone(),
+            tenant: TenantId::new(tenant),
+            styles: vec![StyleId::new("watercolor"), StyleId::new("oil")],
+        };
+        let glue = StageUnits {
+            lambda_ms: 800,
+            memory_mb: 512,
+            lambda_requests: 1,
+            state_transitions: 3,
+            ..Default::default()
+        };
+        self.meter
+            .record_stage(&preview, "analyze", 0, None, &glue)
+            .await
+            .unwrap();
+        let render = StageUnits {
+            gpu_seconds: 12.5,
+            s3_put: 2,
+            ..Default::default()
+        };
+        self.meter
+            .record_stage(&preview, "render", 0, Some(&StyleId::new("oil")), &render)
+            .await
+            .unwrap();
+        id
+    }
+}
+
+#[tokio::test]
+async fn a_preview_cost_is_its_lines_and_their_sum_for_its_tenant_only() {
+    let fx = Fixture::new();
+    let a = fx.key("tenant-a", KeyScope::Tenant).await;
+    let b = fx.key("tenant-b", KeyScope::Tenant).await;
+    let id = fx.metered_preview(&a, "tenant-a").await;
+    let (status, body) = fx
+        .call("GET", &format!("/v1/previews/{id}/cost"), &a, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let lines = body["lines"].as_array().unwrap();
+    let stages: std::collections::BTreeSet<&str> =
+        lines.iter().map(|l| l["stage"].as_str().unwrap()).collect();
+    assert_eq!(
+        stages.into_iter().collect::<Vec<_>>(),
+        ["analyze", "render"]
+    );
+    let sum: f64 = lines.iter().map(|l| l["usd"].as_f64().unwrap()).sum();
+    assert!((body["total_usd"].as_f64().unwrap() - sum).abs() < 1e-15);
+    assert!(sum > 0.0);
+    assert_eq!(
+        body["price_table_versions"],
+        json!([PriceTable::builtin().version])
+    );
+    let (status, body) = fx
+        .call("GET", &format!("/v1/previews/{id}/cost"), &b, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn cost_reports_need_a_finance_key_and_group_by_style_and_tenant() {
+    let fx = Fixture::new();
+    let a = fx.key("tenant-a", KeyScope::Tenant).await;
+    let b = fx.key("tenant-b", KeyScope::Tenant).await;
+    let finance = fx.key("finance", KeyScope::Finance).await;
+    fx.metered_preview(&a, "tenant-a").await;
+    fx.metered_preview(&b, "tenant-b").await;
+    let (status, body) = fx.call("GET", "/v1/costs?group_by=tenant", &a, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"]["code"], "forbidden");
+
+    let (status, body) = fx
+        .call("GET", "/v1/costs?group_by=tenant", &finance, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let keys: Vec<&str> = body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["tenant-a", "tenant-b"]);
+
+    let (_, body) = fx
+        .call("GET", "/v1/costs?group_by=style", &finance, None)
+        .await;
+    let groups = body["groups"].as_array().unwrap();
+    let keys: Vec<&str> = groups.iter().map(|g| g["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["oil", "watercolor"]);
+    let sum: f64 = groups.iter().map(|g| g["usd"].as_f64().unwrap()).sum();
+    assert!((sum - body["total_usd"].as_f64().unwrap()).abs() < 1e-12);
+    assert!(
+        groups[0]["usd"].as_f64() > groups[1]["usd"].as_f64(),
+        "oil carries the GPU"
+    );
+
+    let (status, body) = fx
+        .call("GET", "/v1/costs?group_by=week", &finance, None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_group_by"))
+    );
+    let (status, body) = fx
+        .call("GET", "/v1/costs?from=2099-01-01", &finance, None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_range"))
+    );
+    let (_, body) = fx
+        .call(
+            "GET",
+            "/v1/costs?from=2000-01-01&to=2000-01-31",
+            &finance,
+            None,
+        )
+        .await;
+    assert_eq!(body["groups"], json!([]));
+}
+
+#[tokio::test]
+async fn secrets_are_created_and_rotated_with_a_grace_period() {
+    let fx = Fixture::new();
+    let a = fx.key("tenant-a", KeyScope::Tenant).await;
+    let (status, first) = fx.call("POST", "/v1/webhooks/secret", &a, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let first = first["secret"].as_str().unwrap().to_owned();
+    assert!(first.starts_with("whsec_"));
+    let (status, rotated) = fx
+        .call(
+            "POST",
+            "/v1/webhooks/secret/rotate",
+            &a,
+            Some(json!({"grace_hours": 2})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{rotated}");
+    let tenant = TenantId::new("tenant-a");
+    let live: Vec<String> = fx
+        .deliveries
+        .live_secrets(&tenant, Utc::now())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.secret)
+        .collect();
+    assert_eq!(
+        live,
+        [
+            rotated["secret"].as_str().unwrap().to_owned(),
+            first.clone()
+        ]
+    );
+    let later = Utc::now() + chrono::Duration::hours(3);
+    assert_eq!(
+        fx.deliveries
+            .live_secrets(&tenant, later)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Replacing retires every earlier secret at once.
+    let (_, replaced) = fx.call("POST", "/v1/webhooks/secret", &a, None).await;
+    let live = fx
+        .deliveries
+        .live_secrets(&tenant, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].secret, replaced["secret"].as_str().unwrap());
+
+    let (status, body) = fx
+        .call(
+            "POST",
+            "/v1/webhooks/secret/rotate",
+            &a,
+            Some(json!({"grace_hours": 1000})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_grace"))
+    );
+    let finance = fx.key("finance", KeyScope::Finance).await;
+    let (status, _) = fx.call("POST", "/v1/webhooks/secret", &finance, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

@@ -1,0 +1,137 @@
+//! The events customers receive: `preview.ready`, `preview.rejected` and
+//! `preview.failed`, as `{type, timestamp, data}` (docs/WEBHOOKS.md has the schema).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use likeness_core::cost::{CostLine, total_usd};
+use likeness_core::ledger::WebhookEvent;
+use likeness_core::ports::Blobs;
+use likeness_core::{PortError, Preview, Status, StyleId};
+use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    Ready,
+    Rejected,
+    Failed,
+}
+
+impl EventKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EventKind::Ready => "preview.ready",
+            EventKind::Rejected => "preview.rejected",
+            EventKind::Failed => "preview.failed",
+        }
+    }
+
+    /// The event a preview in `status` announces, if any.
+    pub fn for_status(status: Status) -> Option<Self> {
+        match status {
+            Status::Ready => Some(EventKind::Ready),
+            Status::Rejected => Some(EventKind::Rejected),
+            Status::Failed => Some(EventKind::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One delivered portrait as the pipeline recorded it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Portrait {
+    pub style: StyleId,
+    /// 1-based variation number within the style.
+    pub index: u32,
+    /// Object key under `previews/{tenant}/{id}/`.
+    pub key: String,
+    /// QA scores by name (likeness, colour, composition, style, artifacts), 0..1.
+    pub scores: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("preview {id} is {status}: no webhook event announces that")]
+    NotFinal { id: String, status: Status },
+    #[error("presigning a preview URL: {0}")]
+    Presign(#[from] PortError),
+    #[error("serialising the event: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// The `webhook-id` of a preview's event: derived, not random, so a stage that
+/// runs twice announces the same event and receivers de-duplicate it.
+pub fn webhook_id(preview: &Preview, kind: EventKind) -> String {
+    let digest = Sha256::digest(format!("{}.{}", preview.id, kind.as_str()));
+    format!("msg_{}", &hex::encode(digest)[..32])
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Build the event for a final preview, or `None` when it has no webhook URL.
+/// Portrait URLs are presigned GETs valid for `url_ttl`.
+pub async fn build(
+    preview: &Preview,
+    portraits: &[Portrait],
+    cost: &[CostLine],
+    blobs: &dyn Blobs,
+    url_ttl: Duration,
+    now: DateTime<Utc>,
+) -> Result<Option<WebhookEvent>, EventError> {
+    let kind = EventKind::for_status(preview.status).ok_or_else(|| EventError::NotFinal {
+        id: preview.id.to_string(),
+        status: preview.status,
+    })?;
+    let Some(url) = preview.webhook_url.clone() else {
+        return Ok(None);
+    };
+    let mut previews = Vec::with_capacity(portraits.len());
+    if kind == EventKind::Ready {
+        for p in portraits {
+            let get = blobs.presign_get(&p.key, url_ttl).await?;
+            previews.push(json!({
+                "style": p.style,
+                "index": p.index,
+                "url": get.url,
+                "expires_at": rfc3339(get.expires_at),
+                "scores": p.scores,
+            }));
+        }
+    }
+    let versions: std::collections::BTreeSet<&str> = cost
+        .iter()
+        .map(|l| l.price_table_version.as_str())
+        .collect();
+    let body = json!({
+        "type": kind.as_str(),
+        "timestamp": rfc3339(now),
+        "data": {
+            "preview_id": preview.id,
+            "status": preview.status,
+            "subject": preview.subject,
+            "styles": preview.styles,
+            "previews": previews,
+            "rejection_reasons": preview.rejection_reasons.iter()
+                .map(|r| json!({"code": r.code, "message": r.message}))
+                .collect::<Vec<_>>(),
+            "failure": preview.failure,
+            "cost": {
+                "usd": total_usd(cost),
+                "price_table_versions": versions,
+            },
+        }
+    });
+    Ok(Some(WebhookEvent {
+        webhook_id: webhook_id(preview, kind),
+        preview_id: preview.id.clone(),
+        tenant: preview.tenant.clone(),
+        event_type: kind.as_str().to_owned(),
+        url,
+        body: serde_json::to_string(&body)?,
+        created_at: now,
+    }))
+}
