@@ -1,6 +1,7 @@
 //! One-machine adapters for the likeness ports: everything the AWS deployment
 //! gets from S3, SQS and DynamoDB, in files under one data directory.
 
+pub mod object_server;
 pub mod sqlite;
 
 pub use sqlite::costs::SqliteCosts;
