@@ -5,6 +5,7 @@
 //! worth a portrait stay well above its 40 px minimum window at that size.
 //! Boxes are mapped back to the coordinates of the image passed in.
 
+use crate::resize::shrink_gray_to_fit;
 use image::{GrayImage, RgbImage, imageops};
 use likeness_core::Rect;
 use rustface::{Detector, ImageData, Model};
@@ -92,16 +93,12 @@ fn detect_scaled(gray: &GrayImage, long_side: u32) -> Vec<FaceBox> {
     }
     let long = width.max(height);
     let (small, scale) = if long > long_side {
-        let scale = long_side as f32 / long as f32;
-        let w = ((width as f32 * scale).round() as u32).max(1);
-        let h = ((height as f32 * scale).round() as u32).max(1);
-        if w.min(h) < MIN_FACE_SIZE {
+        let small = shrink_gray_to_fit(gray.clone(), long_side);
+        if small.width().min(small.height()) < MIN_FACE_SIZE {
             return Vec::new();
         }
-        (
-            imageops::resize(gray, w, h, imageops::FilterType::Triangle),
-            scale,
-        )
+        let scale = small.width() as f32 / width as f32;
+        (small, scale)
     } else {
         (gray.clone(), 1.0)
     };
