@@ -80,7 +80,20 @@ fn main() {
     let analyze_t = time(runs, || {
         black_box(analyze(&bytes, SubjectKind::Person, &config).expect("analyses"));
     });
+    // Where the analysis time goes.
+    let decode_scaled = time(runs, || {
+        black_box(likeness_vision::decode(&bytes, &config.decode).expect("decodes"));
+    });
+    let gray = imageops::grayscale(&analysis.normalized);
+    let faces = time(runs, || {
+        black_box(likeness_vision::faces::detect_faces_gray(&gray));
+    });
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "  breakdown: decode at DCT scale {:.1} ms, face detection {:.1} ms",
+        ms(decode_scaled),
+        ms(faces)
+    );
     println!("median of {runs} runs:");
     println!(
         "  full-size decode, jpeg-decoder (same decoder): {:8.1} ms",

@@ -4,9 +4,10 @@ use crate::config::AnalysisConfig;
 use crate::decode::{DecodeError, Format, decode};
 use crate::faces::{FaceBox, detect_cut_faces_gray, detect_faces_gray};
 use crate::metrics::{
-    Exposure, analysis_gray, detail_crop, directional_energy_ratio, exposure,
-    face_shadow_asymmetry, laplacian_variance, noise_sigma,
+    Exposure, detail_crop, directional_energy_ratio, exposure, face_shadow_asymmetry,
+    laplacian_variance, noise_sigma,
 };
+use crate::resize::shrink_gray_to_fit;
 use crate::saliency::salient_box;
 use image::{GrayImage, RgbImage, imageops};
 use likeness_core::{Rect, RejectionCode, RejectionReason, SubjectKind};
@@ -141,16 +142,14 @@ pub fn analyze(
     // Original pixels per normalized pixel, to judge detail in the original.
     let to_original = decoded.width as f32 / nw as f32;
     let gray = imageops::grayscale(&image);
-    let overview = analysis_gray(&image, OVERVIEW_LONG_SIDE);
+    let overview = shrink_gray_to_fit(gray.clone(), OVERVIEW_LONG_SIDE);
     let exposure = exposure(&overview);
     let noise = noise_sigma(&gray);
     let mut reasons = Vec::new();
 
     let mut faces = detect_faces_gray(&gray);
-    if faces.is_empty() && subject != SubjectKind::Pet {
-        // A face cut by the edge escapes the detector; told apart from "no
-        // face", the customer learns what to fix.
-        faces = detect_cut_faces_gray(&gray);
+    if subject != SubjectKind::Pet {
+        see_past_the_edge(&gray, &mut faces, config.head_margin);
     }
     let face_count = significant_faces(&faces, config.secondary_face_share);
     let (subject_box, framing) = match subject {
@@ -244,6 +243,38 @@ fn at_least_quarter_frame(b: Rect, w: u32, h: u32) -> Rect {
     let x = (c.x - bw / 2.0).clamp(0.0, w - bw);
     let y = (c.y - bh / 2.0).clamp(0.0, h - bh);
     Rect::new(x, y, bw, bh)
+}
+
+/// A face cut by the frame edge is either missed by the frontal detector or
+/// boxed as if it ended at the edge. When there is no face, or the dominant
+/// head reaches the edge, the mirrored search finds where the face really
+/// extends, so the customer hears "face cut off" rather than "no face".
+fn see_past_the_edge(gray: &GrayImage, faces: &mut Vec<FaceBox>, margin: f32) {
+    let (w, h) = gray.dimensions();
+    let at_edge = faces
+        .first()
+        .is_some_and(|f| head_outside(f.rect, w, h, margin) > 0.0);
+    if !faces.is_empty() && !at_edge {
+        return;
+    }
+    let cut = detect_cut_faces_gray(gray);
+    match faces.first_mut() {
+        None => *faces = cut,
+        Some(dominant) => {
+            if let Some(extended) = cut.iter().find(|c| overlap(c.rect, dominant.rect) > 0.3) {
+                *dominant = *extended;
+            }
+        }
+    }
+}
+
+/// Intersection over union.
+fn overlap(a: Rect, b: Rect) -> f32 {
+    let iw = (a.right().min(b.right()) - a.x.max(b.x)).max(0.0);
+    let ih = (a.bottom().min(b.bottom()) - a.y.max(b.y)).max(0.0);
+    let inter = iw * ih;
+    let total = a.area() + b.area() - inter;
+    if total > 0.0 { inter / total } else { 0.0 }
 }
 
 fn significant_faces(faces: &[FaceBox], share: f32) -> usize {

@@ -5,6 +5,7 @@
 //! worth a portrait stay well above its 40 px minimum window at that size.
 //! Boxes are mapped back to the coordinates of the image passed in.
 
+use crate::resize::shrink_gray_to_fit;
 use image::{GrayImage, RgbImage, imageops};
 use likeness_core::Rect;
 use rustface::{Detector, ImageData, Model};
@@ -14,8 +15,11 @@ use std::sync::OnceLock;
 /// SeetaFace frontal detector v1.0, BSD-2-Clause (see `models/README.md`).
 static MODEL_BYTES: &[u8] = include_bytes!("../models/seeta_fd_frontal_v1.0.bin");
 
-/// Long side of the grayscale copy the detector sees.
+/// Long side of the grayscale copy the detector sees: faces down to 5% of
+/// the long side reach its 40 px window.
 pub const DETECTION_LONG_SIDE: u32 = 800;
+/// Long side of the cheap first pass (faces from 10% of the long side).
+pub const COARSE_LONG_SIDE: u32 = 400;
 
 /// Detector settings measured on the project's test photos
 /// (`shared/reference/ml-feasibility.md` §2c): one face each, no false positives.
@@ -49,31 +53,52 @@ fn detector() -> Box<dyn Detector> {
     detector
 }
 
-/// Faces in `image`, largest first.
+/// Faces in `image`, largest first. Faces smaller than half the largest
+/// face's height may be left out (see [`detect_faces_gray`]).
 pub fn detect_faces(image: &RgbImage) -> Vec<FaceBox> {
     let gray = imageops::grayscale(image);
     detect_faces_gray(&gray)
 }
 
 /// Faces in a grayscale image, largest first.
+///
+/// The cascade always starts from 40 px windows on the image it is given
+/// (`rustface` ignores its min-face setting), so its cost follows the pixel
+/// count. A first pass on a [`COARSE_LONG_SIDE`] copy costs a quarter of the
+/// full one; when the largest face it finds is at least twice the window, every
+/// face at least half that face's height was within reach too, and that pass
+/// stands. Otherwise (no face, or only small ones) the full-size pass runs.
+/// Faces under half the largest face's height may therefore be left out.
 pub fn detect_faces_gray(gray: &GrayImage) -> Vec<FaceBox> {
+    let coarse = detect_scaled(gray, COARSE_LONG_SIDE);
+    let (w, h) = gray.dimensions();
+    let coarse_scale = COARSE_LONG_SIDE as f32 / w.max(h) as f32;
+    let complete = coarse_scale >= 1.0
+        || coarse
+            .first()
+            .is_some_and(|f| f.rect.height * coarse_scale >= 2.0 * MIN_FACE_SIZE as f32);
+    if complete {
+        coarse
+    } else {
+        detect_scaled(gray, DETECTION_LONG_SIDE)
+    }
+}
+
+/// Detect on a copy whose long side is at most `long_side`; boxes in `gray`'s coordinates.
+fn detect_scaled(gray: &GrayImage, long_side: u32) -> Vec<FaceBox> {
     let (width, height) = gray.dimensions();
     // The cascade panics below its minimum window; nothing that small holds a face anyway.
     if width.min(height) < MIN_FACE_SIZE {
         return Vec::new();
     }
     let long = width.max(height);
-    let (small, scale) = if long > DETECTION_LONG_SIDE {
-        let scale = DETECTION_LONG_SIDE as f32 / long as f32;
-        let w = ((width as f32 * scale).round() as u32).max(1);
-        let h = ((height as f32 * scale).round() as u32).max(1);
-        if w.min(h) < MIN_FACE_SIZE {
+    let (small, scale) = if long > long_side {
+        let small = shrink_gray_to_fit(gray.clone(), long_side);
+        if small.width().min(small.height()) < MIN_FACE_SIZE {
             return Vec::new();
         }
-        (
-            imageops::resize(gray, w, h, imageops::FilterType::Triangle),
-            scale,
-        )
+        let scale = small.width() as f32 / width as f32;
+        (small, scale)
     } else {
         (gray.clone(), 1.0)
     };

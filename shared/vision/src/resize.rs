@@ -11,6 +11,11 @@ pub fn shrink_to_fit(image: RgbImage, long_side: u32) -> RgbImage {
     shrink(image, long_side)
 }
 
+/// Shrink a grayscale image so its long side is at most `long_side`.
+pub fn shrink_gray_to_fit(image: GrayImage, long_side: u32) -> GrayImage {
+    shrink(image, long_side)
+}
+
 /// A grayscale copy whose long side is at most `long_side`.
 pub fn gray_to_fit(image: &RgbImage, long_side: u32) -> GrayImage {
     shrink(imageops::grayscale(image), long_side)
