@@ -3,7 +3,9 @@
 use anyhow::{Context, bail};
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 use likeness_core::{Catalogue, StyleId};
-use likeness_render::{ClassicEngine, DEFAULT_LONG_SIDE, Engine, IdentityHints, RenderRequest};
+use likeness_render::{
+    ClassicEngine, DEFAULT_LONG_SIDE, Engine, FaceHint, IdentityHints, RenderRequest,
+};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -55,7 +57,12 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
         c.image
             .save(&path)
             .with_context(|| format!("cannot write {}", path.display()))?;
-        println!("{} ({} ms, engine {})", path.display(), c.compute_ms, c.engine);
+        println!(
+            "{} ({} ms, engine {})",
+            path.display(),
+            c.compute_ms,
+            c.engine
+        );
     }
     Ok(())
 }
@@ -74,13 +81,27 @@ pub fn load_photo(path: &Path) -> anyhow::Result<RgbImage> {
         .with_context(|| format!("cannot decode {}", path.display()))?;
     img.apply_orientation(orientation);
     if img.width() < 16 || img.height() < 16 {
-        bail!("{} is {}x{}; too small to render", path.display(), img.width(), img.height());
+        bail!(
+            "{} is {}x{}; too small to render",
+            path.display(),
+            img.width(),
+            img.height()
+        );
     }
     Ok(img.to_rgb8())
 }
 
-/// Face boxes guide where detail is kept. Without a detector the engine falls
-/// back to its saliency and framing prior.
-pub fn identity_hints(_photo: &RgbImage) -> IdentityHints {
-    IdentityHints::default()
+/// Face boxes guide where detail is kept; with none found the engine falls back
+/// to its saliency and framing prior.
+pub fn identity_hints(photo: &RgbImage) -> IdentityHints {
+    IdentityHints {
+        faces: likeness_vision::faces::detect_faces(photo)
+            .into_iter()
+            .map(|f| FaceHint {
+                rect: f.rect,
+                landmarks: None,
+            })
+            .collect(),
+        subject: None,
+    }
 }

@@ -30,7 +30,10 @@ pub fn run(args: StylesArgs) -> anyhow::Result<()> {
                 Some(h) => format!("{} + {} face", h.body, h.face),
                 None => "".to_string(),
             };
-            println!("{:<18} {:<28} {} {}", style.id, style.name, style.description, kind);
+            println!(
+                "{:<18} {:<28} {} {}",
+                style.id, style.name, style.description, kind
+            );
         }
         return Ok(());
     };
