@@ -24,18 +24,42 @@ fn stretched(l: &Plane, subj: &Plane) -> Plane {
     l.map(|x| ((x - lo) / (hi - lo)).clamp(0.0, 1.0))
 }
 
-/// Contour ink from a DoG field: thin and sensitive on the face, fewer lines in
-/// the background.
-fn contour_field(ctx: &Ctx, l: &Plane, sigma: f32) -> Plane {
+/// Contour ink from a DoG field, normalised so that 1.0 is the ink level: the
+/// face and the rest of the subject each get their own level (a fixed share of
+/// their pixels), so a low-contrast face still draws next to a busy background.
+fn contour_field(ctx: &Ctx, l: &Plane, sigma: f32, share: f32) -> Plane {
     let d = dog(l, sigma, 1.6);
     let d_fine = dog(l, sigma * 0.7, 1.6);
     let mut out = d.clone();
     for i in 0..out.d.len() {
         let f = ctx.face.d[i];
-        let s = ctx.subj.d[i];
-        // Face lines come from the finer scale and count a little more.
-        let v = d.d[i] + (d_fine.d[i] * 1.3 - d.d[i]) * f;
-        out.d[i] = v * (0.25 + 0.75 * s);
+        // Face lines come from the finer scale.
+        out.d[i] = d.d[i] + (d_fine.d[i] - d.d[i]) * f;
+    }
+    let level = |mask: &Plane| {
+        let mut v: Vec<f32> = out
+            .d
+            .iter()
+            .zip(&mask.d)
+            .filter(|(_, m)| **m > 0.5)
+            .map(|(d, _)| -d)
+            .collect();
+        if v.len() < 16 {
+            return None;
+        }
+        v.sort_by(f32::total_cmp);
+        Some(v[((v.len() - 1) as f32 * (1.0 - share.clamp(0.001, 0.5))) as usize].max(0.003))
+    };
+    let body_only = ctx
+        .subj
+        .zip(&ctx.face, |s, f| if f < 0.2 { s } else { 0.0 });
+    let body = level(&body_only).unwrap_or(0.02);
+    let face = level(&ctx.face).unwrap_or(body);
+    for i in 0..out.d.len() {
+        let (f, s) = (ctx.face.d[i], ctx.subj.d[i]);
+        let lvl = body + (face - body) * f;
+        // Outside the subject lines need to be stronger to count.
+        out.d[i] = out.d[i] / lvl * (0.5 + 0.5 * s.max(f));
     }
     out
 }
@@ -44,8 +68,8 @@ fn contour_field(ctx: &Ctx, l: &Plane, sigma: f32) -> Plane {
 pub fn line_art(ctx: &Ctx) -> Rgb {
     let p = &ctx.params;
     let l = stretched(&ctx.abstracted().luma(), &ctx.subj);
-    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma));
-    let t = ctx.ink_threshold(&field, 0.12 * p.lines);
+    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma), 0.12 * p.lines);
+    let t = 1.0;
     let (w, h) = (ctx.w, ctx.h);
     let field = field.resized(w, h);
     let paper = ctx.paper();
@@ -82,8 +106,8 @@ pub fn pencil(ctx: &Ctx) -> Rgb {
     let mut dice = ctx.dice(0x9E9C);
     let a0 = dice.range(0.6, 0.95);
     let l = stretched(&ctx.abstracted().luma(), &ctx.subj);
-    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma));
-    let t = ctx.ink_threshold(&field, 0.1 * p.lines);
+    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma), 0.1 * p.lines);
+    let t = 1.0;
     let (w, h) = (ctx.w, ctx.h);
     let tone = gauss(&l, ctx.wr(1.0)).resized(w, h);
     let field = field.resized(w, h);
@@ -115,8 +139,8 @@ pub fn charcoal(ctx: &Ctx) -> Rgb {
     let mut dice = ctx.dice(0xC4A2);
     let angle = dice.range(0.55, 1.0);
     let l = stretched(&ctx.abstracted().luma(), &ctx.subj);
-    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma));
-    let t = ctx.ink_threshold(&field, 0.1 * p.lines);
+    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma), 0.1 * p.lines);
+    let t = 1.0;
     let (w, h) = (ctx.w, ctx.h);
     let smudge = gauss(&l, ctx.wr(2.5)).resized(w, h);
     let sharp = l.resized(w, h);
@@ -162,8 +186,8 @@ pub fn ink_wash(ctx: &Ctx) -> Rgb {
     });
     let pig = wash.map(|v| 1.0 - v);
     let edge = gauss(&pig, ctx.wr(1.0)).zip(&gauss(&pig, ctx.wr(3.5)), |a, b| (a - b).max(0.0));
-    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma));
-    let t = ctx.ink_threshold(&field, 0.1 * p.lines);
+    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma), 0.1 * p.lines);
+    let t = 1.0;
     let (w, h) = (ctx.w, ctx.h);
     let wash = wash.resized(w, h);
     let edge = edge.resized(w, h);

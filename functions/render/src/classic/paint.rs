@@ -55,7 +55,7 @@ pub fn watercolor(ctx: &Ctx) -> Rgb {
         let turb = fbm(seed, fx, fy, 150.0, 3);
         let gran = fbm(seed ^ 1, fx, fy, 2.2, 2);
         let l = luma(c);
-        let density = 1.0 + 0.3 * tex * turb + 0.9 * tex * gran * (1.0 - l) + 14.0 * edge.d[i];
+        let density = 1.0 + 0.3 * tex * turb + 0.6 * tex * gran * (1.0 - l) + 14.0 * edge.d[i];
         // Bousseau's pigment-density colour model.
         let c = c.map(|v| (v * (1.0 - (1.0 - v) * (density - 1.0))).clamp(0.0, 1.0));
         let a = presence.d[i];
