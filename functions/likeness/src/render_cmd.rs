@@ -3,7 +3,9 @@
 use anyhow::{Context, bail};
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 use likeness_core::{Catalogue, StyleId};
-use likeness_render::{ClassicEngine, DEFAULT_LONG_SIDE, Engine, IdentityHints, RenderRequest};
+use likeness_render::{
+    ClassicEngine, DEFAULT_LONG_SIDE, Engine, FaceHint, IdentityHints, RenderRequest,
+};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -89,8 +91,17 @@ pub fn load_photo(path: &Path) -> anyhow::Result<RgbImage> {
     Ok(img.to_rgb8())
 }
 
-/// Face boxes guide where detail is kept. Without a detector the engine falls
-/// back to its saliency and framing prior.
-pub fn identity_hints(_photo: &RgbImage) -> IdentityHints {
-    IdentityHints::default()
+/// Face boxes guide where detail is kept; with none found the engine falls back
+/// to its saliency and framing prior.
+pub fn identity_hints(photo: &RgbImage) -> IdentityHints {
+    IdentityHints {
+        faces: likeness_vision::faces::detect_faces(photo)
+            .into_iter()
+            .map(|f| FaceHint {
+                rect: f.rect,
+                landmarks: None,
+            })
+            .collect(),
+        subject: None,
+    }
 }

@@ -100,7 +100,14 @@ pub fn contact_sheet(tiles: &[(String, RgbImage)], cell: u32, columns: u32) -> R
             (x0 + (cell - tw) / 2) as i64,
             (y0 + (cell - th) / 2) as i64,
         );
-        draw_text(&mut sheet, x0, y0 + cell + 3, scale, name, Rgb([40, 40, 48]));
+        draw_text(
+            &mut sheet,
+            x0,
+            y0 + cell + 3,
+            scale,
+            name,
+            Rgb([40, 40, 48]),
+        );
     }
     sheet
 }
@@ -112,14 +119,25 @@ mod tests {
     #[test]
     fn the_sheet_holds_every_tile_and_its_label() {
         let tiles = vec![
-            ("A".to_string(), RgbImage::from_pixel(40, 20, Rgb([255, 0, 0]))),
-            ("B".to_string(), RgbImage::from_pixel(20, 40, Rgb([0, 0, 255]))),
-            ("C".to_string(), RgbImage::from_pixel(30, 30, Rgb([0, 255, 0]))),
+            (
+                "A".to_string(),
+                RgbImage::from_pixel(40, 20, Rgb([255, 0, 0])),
+            ),
+            (
+                "B".to_string(),
+                RgbImage::from_pixel(20, 40, Rgb([0, 0, 255])),
+            ),
+            (
+                "C".to_string(),
+                RgbImage::from_pixel(30, 30, Rgb([0, 255, 0])),
+            ),
         ];
         let sheet = contact_sheet(&tiles, 64, 2);
         assert_eq!(sheet.width(), 2 * 72 + 8);
         let count = |c: [u8; 3]| sheet.pixels().filter(|p| p.0 == c).count();
-        assert!(count([255, 0, 0]) > 1000 && count([0, 0, 255]) > 1000 && count([0, 255, 0]) > 1000);
+        assert!(
+            count([255, 0, 0]) > 1000 && count([0, 0, 255]) > 1000 && count([0, 255, 0]) > 1000
+        );
         assert!(count([40, 40, 48]) > 10, "labels drawn");
     }
 }

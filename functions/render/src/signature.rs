@@ -61,7 +61,10 @@ impl Signature {
     pub fn from_qa(qa: &toml::Table) -> Result<Self, String> {
         match qa.get("signature") {
             None => Ok(Self::default()),
-            Some(v) => v.clone().try_into().map_err(|e: toml::de::Error| e.to_string()),
+            Some(v) => v
+                .clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| e.to_string()),
         }
     }
 
@@ -78,8 +81,16 @@ impl Signature {
         min("saturation", self.saturation_min, m.saturation);
         min("texture", self.texture_min, m.texture);
         min("flat_gain", self.flat_gain_min, m.flat_gain);
-        min("edge_peak_ratio", self.edge_peak_ratio_min, m.edge_peak_ratio);
-        min("orientation_peak", self.orientation_peak_min, m.orientation_peak);
+        min(
+            "edge_peak_ratio",
+            self.edge_peak_ratio_min,
+            m.edge_peak_ratio,
+        );
+        min(
+            "orientation_peak",
+            self.orientation_peak_min,
+            m.orientation_peak,
+        );
         min("luma_mean", self.luma_mean_min, m.luma_mean);
         let mut max = |name: &str, bound: Option<f32>, v: f32| {
             if let Some(b) = bound.filter(|b| v > *b) {
@@ -108,15 +119,24 @@ pub fn measure(photo: &RgbImage, render: &RgbImage) -> Measures {
     let (lr, lp) = (r.luma(), p.luma());
     let n = lr.d.len() as f32;
     let px = w.max(h) as f32 / 1024.0;
-    let frac = |pl: &Plane, f: &dyn Fn(f32) -> bool| pl.d.iter().filter(|v| f(**v)).count() as f32 / n;
+    let frac =
+        |pl: &Plane, f: &dyn Fn(f32) -> bool| pl.d.iter().filter(|v| f(**v)).count() as f32 / n;
     let band = |l: &Plane, s1: f32, s2: f32| {
         let a = gauss(l, s1 * px);
         let b = gauss(l, s2 * px);
-        a.d.iter().zip(&b.d).map(|(a, b)| (a - b).abs()).sum::<f32>() / n
+        a.d.iter()
+            .zip(&b.d)
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+            / n
     };
     let fine = |l: &Plane| {
-        let a = gauss(l, 1.0 * px);
-        l.d.iter().zip(&a.d).map(|(a, b)| (a - b).abs()).sum::<f32>() / n
+        let a = box_blur(l, px.round().max(1.0) as usize);
+        l.d.iter()
+            .zip(&a.d)
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+            / n
     };
     let mut colours: Vec<u32> = render
         .pixels()
@@ -176,7 +196,11 @@ fn flat_fraction(l: &Plane, px: f32) -> f32 {
 fn edge_peak(l: &Plane, px: f32) -> f32 {
     let s = gauss(l, 1.5 * px);
     let (gx, gy) = gradients(&s);
-    let mut g: Vec<f32> = gx.d.iter().zip(&gy.d).map(|(a, b)| (a * a + b * b).sqrt()).collect();
+    let mut g: Vec<f32> =
+        gx.d.iter()
+            .zip(&gy.d)
+            .map(|(a, b)| (a * a + b * b).sqrt())
+            .collect();
     let mean = g.iter().sum::<f32>() / g.len() as f32;
     g.sort_by(f32::total_cmp);
     g[g.len() * 98 / 100] / mean.max(1e-6)
@@ -218,5 +242,9 @@ pub fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f32 {
 
 /// Luma of one pixel, 0..1.
 pub fn pixel_luma(p: &image::Rgb<u8>) -> f32 {
-    luma([p[0] as f32 / 255.0, p[1] as f32 / 255.0, p[2] as f32 / 255.0])
+    luma([
+        p[0] as f32 / 255.0,
+        p[1] as f32 / 255.0,
+        p[2] as f32 / 255.0,
+    ])
 }

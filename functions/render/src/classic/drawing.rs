@@ -9,13 +9,12 @@ use super::raster::{Plane, Rgb, gauss, mix3, smoothstep};
 
 /// Percentile stretch of the tone on the subject, so dim photos still draw.
 fn stretched(l: &Plane, subj: &Plane) -> Plane {
-    let mut v: Vec<f32> = l
-        .d
-        .iter()
-        .zip(&subj.d)
-        .filter(|(_, s)| **s > 0.5)
-        .map(|(l, _)| *l)
-        .collect();
+    let mut v: Vec<f32> =
+        l.d.iter()
+            .zip(&subj.d)
+            .filter(|(_, s)| **s > 0.5)
+            .map(|(l, _)| *l)
+            .collect();
     if v.len() < 16 {
         v = l.d.clone();
     }
@@ -25,18 +24,42 @@ fn stretched(l: &Plane, subj: &Plane) -> Plane {
     l.map(|x| ((x - lo) / (hi - lo)).clamp(0.0, 1.0))
 }
 
-/// Contour ink from a DoG field: thin and sensitive on the face, fewer lines in
-/// the background.
-fn contour_field(ctx: &Ctx, l: &Plane, sigma: f32) -> Plane {
+/// Contour ink from a DoG field, normalised so that 1.0 is the ink level: the
+/// face and the rest of the subject each get their own level (a fixed share of
+/// their pixels), so a low-contrast face still draws next to a busy background.
+fn contour_field(ctx: &Ctx, l: &Plane, sigma: f32, share: f32) -> Plane {
     let d = dog(l, sigma, 1.6);
     let d_fine = dog(l, sigma * 0.7, 1.6);
     let mut out = d.clone();
     for i in 0..out.d.len() {
         let f = ctx.face.d[i];
-        let s = ctx.subj.d[i];
-        // Face lines come from the finer scale and count a little more.
-        let v = d.d[i] + (d_fine.d[i] * 1.3 - d.d[i]) * f;
-        out.d[i] = v * (0.25 + 0.75 * s);
+        // Face lines come from the finer scale.
+        out.d[i] = d.d[i] + (d_fine.d[i] - d.d[i]) * f;
+    }
+    let level = |mask: &Plane| {
+        let mut v: Vec<f32> = out
+            .d
+            .iter()
+            .zip(&mask.d)
+            .filter(|(_, m)| **m > 0.5)
+            .map(|(d, _)| -d)
+            .collect();
+        if v.len() < 16 {
+            return None;
+        }
+        v.sort_by(f32::total_cmp);
+        Some(v[((v.len() - 1) as f32 * (1.0 - share.clamp(0.001, 0.5))) as usize].max(0.003))
+    };
+    let body_only = ctx
+        .subj
+        .zip(&ctx.face, |s, f| if f < 0.2 { s } else { 0.0 });
+    let body = level(&body_only).unwrap_or(0.02);
+    let face = level(&ctx.face).unwrap_or(body);
+    for i in 0..out.d.len() {
+        let (f, s) = (ctx.face.d[i], ctx.subj.d[i]);
+        let lvl = body + (face - body) * f;
+        // Outside the subject lines need to be stronger to count.
+        out.d[i] = out.d[i] / lvl * (0.5 + 0.5 * s.max(f));
     }
     out
 }
@@ -45,14 +68,14 @@ fn contour_field(ctx: &Ctx, l: &Plane, sigma: f32) -> Plane {
 pub fn line_art(ctx: &Ctx) -> Rgb {
     let p = &ctx.params;
     let l = stretched(&ctx.abstracted().luma(), &ctx.subj);
-    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma));
+    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma), 0.12 * p.lines);
+    let t = 1.0;
     let (w, h) = (ctx.w, ctx.h);
     let field = field.resized(w, h);
     let paper = ctx.paper();
     let ink_col = [0.07, 0.07, 0.09];
-    let t = 0.045 / p.lines.max(0.1);
     Rgb::from_fn(w, h, |x, y| {
-        let ink = smoothstep(t, t * 1.8, -field.at(x, y));
+        let ink = smoothstep(t * 0.75, t * 1.25, -field.at(x, y));
         mix3(paper, ink_col, ink)
     })
 }
@@ -83,7 +106,8 @@ pub fn pencil(ctx: &Ctx) -> Rgb {
     let mut dice = ctx.dice(0x9E9C);
     let a0 = dice.range(0.6, 0.95);
     let l = stretched(&ctx.abstracted().luma(), &ctx.subj);
-    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma));
+    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma), 0.1 * p.lines);
+    let t = 1.0;
     let (w, h) = (ctx.w, ctx.h);
     let tone = gauss(&l, ctx.wr(1.0)).resized(w, h);
     let field = field.resized(w, h);
@@ -91,18 +115,17 @@ pub fn pencil(ctx: &Ctx) -> Rgb {
     let paper = ctx.paper();
     let (seed, px, tex) = (ctx.seed, ctx.px, p.texture);
     let spacing = p.stroke * ctx.stroke_scale;
-    let graphite = [0.22, 0.23, 0.26];
-    let t = 0.05 / p.lines.max(0.1);
+    let graphite = [0.2, 0.21, 0.24];
     Rgb::from_fn(w, h, |x, y| {
         let i = y * w + x;
         let (fx, fy) = (x as f32 / px, y as f32 / px);
-        let dark = (1.0 - tone.d[i]).powf(1.3) * presence.d[i];
+        let dark = (1.0 - tone.d[i]).powf(0.9) * presence.d[i];
         let h1 = hatch(seed, fx, fy, a0, spacing, dark, 0.12);
         let h2 = hatch(seed ^ 1, fx, fy, a0 + 1.45, spacing * 1.1, dark, 0.42);
         let h3 = hatch(seed ^ 2, fx, fy, a0 - 0.7, spacing * 0.9, dark, 0.68);
         let grain = value(seed ^ 3, fx / 1.2, fy / 1.2);
-        let shade = 0.3 * dark;
-        let contour = smoothstep(t, t * 2.0, -field.d[i]);
+        let shade = 0.35 * dark;
+        let contour = smoothstep(t * 0.7, t * 1.4, -field.d[i]);
         let cover = (shade + h1.max(h2).max(h3) * 0.75 + contour * 0.85).min(1.0)
             * (1.0 - tex * 0.45 * (1.0 - grain));
         mix3(paper, graphite, cover.clamp(0.0, 0.92))
@@ -116,7 +139,8 @@ pub fn charcoal(ctx: &Ctx) -> Rgb {
     let mut dice = ctx.dice(0xC4A2);
     let angle = dice.range(0.55, 1.0);
     let l = stretched(&ctx.abstracted().luma(), &ctx.subj);
-    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma));
+    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma), 0.1 * p.lines);
+    let t = 1.0;
     let (w, h) = (ctx.w, ctx.h);
     let smudge = gauss(&l, ctx.wr(2.5)).resized(w, h);
     let sharp = l.resized(w, h);
@@ -126,19 +150,19 @@ pub fn charcoal(ctx: &Ctx) -> Rgb {
     let (seed, px, tex) = (ctx.seed, ctx.px, p.texture);
     let spacing = p.stroke * ctx.stroke_scale;
     let black = [0.07, 0.065, 0.06];
-    let t = 0.04 / p.lines.max(0.1);
     Rgb::from_fn(w, h, |x, y| {
         let i = y * w + x;
         let (fx, fy) = (x as f32 / px, y as f32 / px);
         let tone = smudge.d[i] * 0.6 + sharp.d[i] * 0.4;
-        let dark = smoothstep(0.1, 0.9, 1.0 - tone) * presence.d[i];
+        let dark = smoothstep(0.15, 1.05, 1.0 - tone) * presence.d[i];
         let strokes = streaks(seed, fx, fy, angle, spacing * 6.0, spacing * 0.6);
-        let tooth = value(seed ^ 1, fx / 1.8, fy / 1.8) * 0.6 + hash01(seed ^ 2, x as i32, y as i32) * 0.4;
-        let amount = dark * 1.05 + 0.25 * (strokes - 0.5);
+        let tooth =
+            value(seed ^ 1, fx / 1.8, fy / 1.8) * 0.6 + hash01(seed ^ 2, x as i32, y as i32) * 0.4;
+        let amount = dark * 0.95 + 0.3 * (strokes - 0.5);
         // Charcoal catches the tooth's peaks first and fills the valleys last.
         let cover = smoothstep(tooth * tex - 0.15, tooth * tex + 0.35, amount);
-        let contour = smoothstep(t, t * 2.2, -field.d[i]) * (0.6 + 0.4 * tooth);
-        let cover = (cover + contour * 0.9).min(1.0) * 0.97;
+        let contour = smoothstep(t * 0.7, t * 1.5, -field.d[i]) * (0.6 + 0.4 * tooth);
+        let cover = (cover * 0.9 + contour * 0.9).min(1.0) * 0.97;
         let mut out = mix3(paper, black, cover);
         let chalk = smoothstep(0.82, 0.97, tone) * ctx.subj_full.d[i] * (0.4 + 0.6 * tooth);
         out = mix3(out, [0.98, 0.97, 0.95], chalk * 0.8);
@@ -162,7 +186,8 @@ pub fn ink_wash(ctx: &Ctx) -> Rgb {
     });
     let pig = wash.map(|v| 1.0 - v);
     let edge = gauss(&pig, ctx.wr(1.0)).zip(&gauss(&pig, ctx.wr(3.5)), |a, b| (a - b).max(0.0));
-    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma));
+    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma), 0.1 * p.lines);
+    let t = 1.0;
     let (w, h) = (ctx.w, ctx.h);
     let wash = wash.resized(w, h);
     let edge = edge.resized(w, h);
@@ -170,13 +195,12 @@ pub fn ink_wash(ctx: &Ctx) -> Rgb {
     let presence = ctx.presence(0.4);
     let paper = ctx.paper();
     let (seed, px, tex) = (ctx.seed, ctx.px, p.texture);
-    let t = 0.04 / p.lines.max(0.1);
     Rgb::from_fn(w, h, |x, y| {
         let i = y * w + x;
         let (fx, fy) = (x as f32 / px, y as f32 / px);
         let ink_amount = ((1.0 - wash.d[i]) * 0.75 + edge.d[i] * 4.0) * presence.d[i];
         let dry = streaks(seed, fx, fy, 0.3, 40.0, 1.5);
-        let outline = smoothstep(t, t * 1.7, -field.d[i]) * smoothstep(0.15, 0.45, dry);
+        let outline = smoothstep(t * 0.7, t * 1.3, -field.d[i]) * smoothstep(0.15, 0.45, dry);
         let a = (ink_amount + outline).min(1.0);
         let fibre = streaks(seed ^ 1, fx, fy, fibre_angle, 25.0, 0.8);
         let paper = paper.map(|v| v * (1.0 - 0.04 * tex * smoothstep(0.8, 1.0, fibre)));

@@ -49,73 +49,87 @@ pub fn face_mask(w: usize, h: usize, faces: &[FaceHint]) -> Plane {
 pub fn subject_mask(img: &Rgb, faces: &[FaceHint], subject: Option<Rect>, face: &Plane) -> Plane {
     let (w, h) = (img.w, img.h);
     let (wf, hf) = (w as f32, h as f32);
-    let prior_boxes: Vec<Rect> = if let Some(s) = subject {
-        vec![s]
+    // Each prior is an ellipse (cx, cy, rx, ry); a bust is a head plus shoulders.
+    let mut ellipses: Vec<(f32, f32, f32, f32)> = Vec::new();
+    if let Some(s) = subject {
+        let c = s.center();
+        ellipses.push((c.x, c.y, s.width * 0.55, s.height * 0.55));
     } else if !faces.is_empty() {
-        faces
-            .iter()
-            .map(|f| {
-                let r = f.rect;
-                Rect::new(
-                    r.x - r.width * 1.1,
-                    r.y - r.height * 0.6,
-                    r.width * 3.2,
-                    hf - (r.y - r.height * 0.6),
-                )
-            })
-            .collect()
+        for f in faces {
+            let c = f.rect.center();
+            let (fw, fh) = (f.rect.width, f.rect.height);
+            ellipses.push((c.x, c.y - fh * 0.1, fw * 0.95, fh * 1.05));
+            // Shoulders and chest: wide, starting below the chin, running off the frame.
+            ellipses.push((c.x, f.rect.bottom() + fh * 2.6, fw * 2.3, fh * 2.7));
+        }
     } else {
         // No hints: the usual portrait framing, centred and a little low.
-        vec![Rect::new(wf * 0.18, hf * 0.1, wf * 0.64, hf * 0.9)]
-    };
+        ellipses.push((wf * 0.5, hf * 0.62, wf * 0.36, hf * 0.5));
+    }
     let prior = Plane::from_fn(w, h, |x, y| {
         let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
-        prior_boxes
+        ellipses
             .iter()
-            .map(|r| {
-                let c = r.center();
-                let dx = (px - c.x) / (r.width * 0.5).max(1.0);
-                let dy = (py - c.y) / (r.height * 0.5).max(1.0);
-                1.0 - smoothstep(0.7, 1.15, (dx * dx + dy * dy).sqrt())
+            .map(|&(cx, cy, rx, ry)| {
+                let dx = (px - cx) / rx.max(1.0);
+                let dy = (py - cy) / ry.max(1.0);
+                1.0 - smoothstep(0.8, 1.3, (dx * dx + dy * dy).sqrt())
             })
             .fold(0.0, f32::max)
     });
     let saliency = border_saliency(img);
-    let m = prior.zip(&saliency, |p, s| (p * (0.55 + 0.9 * s)).min(1.0));
-    let m = gauss(&m, wf.max(hf) / 80.0);
+    // Saliency may carve the silhouette out of the prior and extend it a little,
+    // never invent a subject far from it.
+    let wide = gauss(&prior, wf.max(hf) / 12.0);
+    let m = Plane::from_fn(w, h, |x, y| {
+        let i = y * w + x;
+        let (p, s, wd) = (prior.d[i], saliency.d[i], wide.d[i]);
+        (p * (0.3 + 0.7 * s) + 0.05 * s * wd).min(1.0)
+    });
+    let m = gauss(&m, wf.max(hf) / 120.0);
+    let m = m.map(|v| smoothstep(0.15, 0.6, v));
     m.zip(face, f32::max)
 }
 
-/// Distance of each (blurred) pixel's colour from the mean colour of the image
-/// border, scaled to 0..1: backgrounds usually touch the border, subjects less so.
+/// Distance of each (blurred) pixel's colour from the nearest of the colours
+/// sampled along the left, top and right borders, scaled to 0..1: backgrounds
+/// usually touch the border (the bottom is often the subject's body).
 fn border_saliency(img: &Rgb) -> Plane {
     let (w, h) = (img.w, img.h);
-    let sigma = w.max(h) as f32 / 100.0;
+    let sigma = w.max(h) as f32 / 80.0;
     let blurred: Vec<Plane> = (0..3).map(|k| gauss(&img.channel(k), sigma)).collect();
-    let band = (w.min(h) / 16).max(1);
-    let mut sum = [0.0f32; 3];
-    let mut n: f32 = 0.0;
-    for y in 0..h {
-        for x in 0..w {
-            if x < band || y < band || x >= w - band {
-                for (k, s) in sum.iter_mut().enumerate() {
-                    *s += blurred[k].at(x, y);
-                }
-                n += 1.0;
-            }
-        }
+    let band = (w.min(h) / 20).max(1);
+    let mut samples: Vec<[f32; 3]> = Vec::new();
+    let px = |x: usize, y: usize| {
+        [
+            blurred[0].at(x, y),
+            blurred[1].at(x, y),
+            blurred[2].at(x, y),
+        ]
+    };
+    for k in 0..24 {
+        let t = (k as f32 + 0.5) / 24.0;
+        let yy = ((hf32(h) * 0.85 * t) as usize).min(h - 1);
+        samples.push(px(band.min(w - 1), yy));
+        samples.push(px(w - 1 - band.min(w - 1), yy));
+        samples.push(px(((w as f32 * t) as usize).min(w - 1), band.min(h - 1)));
     }
-    let mean = sum.map(|s| s / n.max(1.0));
     let dist = Plane::from_fn(w, h, |x, y| {
-        (0..3)
-            .map(|k| (blurred[k].at(x, y) - mean[k]).powi(2))
-            .sum::<f32>()
+        let c = px(x, y);
+        samples
+            .iter()
+            .map(|s| (0..3).map(|k| (c[k] - s[k]).powi(2)).sum::<f32>())
+            .fold(f32::INFINITY, f32::min)
             .sqrt()
     });
     let mut sorted = dist.d.clone();
     sorted.sort_by(f32::total_cmp);
-    let p90 = sorted[sorted.len() * 9 / 10].max(1e-3);
-    dist.map(|d| smoothstep(0.15, 0.8, d / p90))
+    let p90 = sorted[sorted.len() * 9 / 10].max(0.05);
+    dist.map(|d| smoothstep(0.1, 0.6, d / p90))
+}
+
+fn hf32(h: usize) -> f32 {
+    h as f32
 }
 
 #[cfg(test)]

@@ -153,7 +153,14 @@ impl Prepared {
             x: (p.x - crop.x) * s,
             y: (p.y - crop.y) * s,
         };
-        let move_rect = |r: Rect| Rect::new((r.x - crop.x) * s, (r.y - crop.y) * s, r.width * s, r.height * s);
+        let move_rect = |r: Rect| {
+            Rect::new(
+                (r.x - crop.x) * s,
+                (r.y - crop.y) * s,
+                r.width * s,
+                r.height * s,
+            )
+        };
         let faces: Vec<FaceHint> = req
             .identity
             .faces
@@ -178,7 +185,10 @@ impl Prepared {
 
     fn ctx(&self, params: &ClassicParams, seed: u64, strength_scale: f32) -> Ctx {
         let px = self.long as f32 / 1024.0;
-        let work_long = ((params.work_long_side as f32 * px).round() as usize).clamp(32, self.long);
+        // Small previews still need enough work pixels for eyes and mouth.
+        let work_long = ((params.work_long_side as f32 * px).round() as usize)
+            .max(self.long.min(384))
+            .clamp(32, self.long);
         let ws = work_long as f32 / self.long as f32;
         let (ww, wh) = (
             ((self.full_w as f32 * ws).round() as usize).max(8),
@@ -248,8 +258,12 @@ fn seeded_crop(w: f32, h: f32, hints: &IdentityHints, seed: u64) -> Rect {
             (max * 0.5).max(0.0)
         }
     };
-    let x = pick(&mut dice, lo_x, hi_x, w - cw).clamp(0.0, w - cw).floor();
-    let y = pick(&mut dice, lo_y, hi_y, h - ch).clamp(0.0, h - ch).floor();
+    let x = pick(&mut dice, lo_x, hi_x, w - cw)
+        .clamp(0.0, w - cw)
+        .floor();
+    let y = pick(&mut dice, lo_y, hi_y, h - ch)
+        .clamp(0.0, h - ch)
+        .floor();
     Rect::new(x, y, cw, ch)
 }
 
@@ -291,7 +305,25 @@ impl Ctx {
     /// A radius in work pixels from a catalogue value, which is given in work
     /// pixels of a 1024 px render.
     pub fn wr(&self, r: f32) -> f32 {
-        r * self.px * self.stroke_scale
+        r * self.work_px * self.stroke_scale * 1024.0 / self.params.work_long_side as f32
+    }
+
+    /// The DoG level above which the darkest `share` of the subject's pixels
+    /// become ink: adapts line density to the photo's contrast.
+    pub fn ink_threshold(&self, field: &Plane, share: f32) -> f32 {
+        let mut v: Vec<f32> = field
+            .d
+            .iter()
+            .zip(&self.subj.d)
+            .filter(|(_, s)| **s > 0.5)
+            .map(|(d, _)| -d)
+            .collect();
+        if v.len() < 16 {
+            v = field.d.iter().map(|d| -d).collect();
+        }
+        v.sort_by(f32::total_cmp);
+        let q = v[((v.len() - 1) as f32 * (1.0 - share.clamp(0.001, 0.5))) as usize];
+        q.max(0.003)
     }
 
     /// Per-pixel radius: face, subject and (larger) background.
@@ -339,7 +371,7 @@ impl Ctx {
             let (fx, fy) = (x as f32 / px, y as f32 / px);
             let n = noise::fbm(seed, fx, fy, 60.0, 4);
             let s = self.subj_full.at(x, y) + raggedness * n;
-            let a = raster::smoothstep(0.2, 0.55, s);
+            let a = raster::smoothstep(0.3, 0.65, s);
             (1.0 - fade) + fade * a
         })
     }

@@ -88,9 +88,15 @@ mod tests {
 
     #[test]
     fn noise_is_deterministic_bounded_and_seed_dependent() {
-        let a: Vec<f32> = (0..64).map(|i| fbm(7, i as f32 * 1.7, 3.0, 8.0, 3)).collect();
-        let b: Vec<f32> = (0..64).map(|i| fbm(7, i as f32 * 1.7, 3.0, 8.0, 3)).collect();
-        let c: Vec<f32> = (0..64).map(|i| fbm(8, i as f32 * 1.7, 3.0, 8.0, 3)).collect();
+        let a: Vec<f32> = (0..64)
+            .map(|i| fbm(7, i as f32 * 1.7, 3.0, 8.0, 3))
+            .collect();
+        let b: Vec<f32> = (0..64)
+            .map(|i| fbm(7, i as f32 * 1.7, 3.0, 8.0, 3))
+            .collect();
+        let c: Vec<f32> = (0..64)
+            .map(|i| fbm(8, i as f32 * 1.7, 3.0, 8.0, 3))
+            .collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert!(a.iter().all(|v| (-1.0..=1.0).contains(v)));

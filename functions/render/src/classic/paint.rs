@@ -27,12 +27,18 @@ pub fn watercolor(ctx: &Ctx) -> Rgb {
     let mut dice = ctx.dice(0x3A7E);
     let hue = dice.range(-10.0, 10.0);
     let sat = p.saturation * dice.range(0.9, 1.1);
+    // Flat patches with crisp borders become the washes; a slight blur lets them
+    // bleed like wet-in-wet before the pigment pools at their edges.
     let abs = ctx.abstracted();
+    let flow = structure_flow(&abs.luma(), ctx.wr(2.0));
+    let patches = kuwahara(&abs, &flow, &ctx.radius_plane().map(|r| r * 0.8), 8.0);
+    let abs = patches.map_planes(|c| gauss(c, ctx.wr(0.8)));
     // Pigment collects where a wash meets lighter paper: inside the darker side.
     let pig = abs.luma().map(|l| 1.0 - l);
-    let pooled = gauss(&pig, ctx.wr(1.2));
-    let edge = pooled.zip(&gauss(&pig, ctx.wr(4.0)), |a, b| (a - b).max(0.0));
+    let pooled = gauss(&pig, ctx.wr(0.8));
+    let edge = pooled.zip(&gauss(&pig, ctx.wr(3.0)), |a, b| (a - b).max(0.0));
     let lines = dog(&abs.luma(), ctx.wr(p.line_sigma), 1.6);
+    let t = ctx.ink_threshold(&lines, 0.06 * p.lines);
     let (w, h) = (ctx.w, ctx.h);
     let colour = abs.resized(w, h);
     let edge = edge.resized(w, h);
@@ -45,18 +51,17 @@ pub fn watercolor(ctx: &Ctx) -> Rgb {
         let (fx, fy) = (x as f32 / px, y as f32 / px);
         let c = saturate(hue_shift(colour.d[i], hue), sat);
         // Watercolor is transparent: lift everything towards the paper.
-        let c = mix3(c, [1.0; 3], 0.1).map(|v| v.clamp(0.0, 1.0));
+        let c = c.map(|v| 1.0 - (1.0 - v.clamp(0.0, 1.0)) * 0.82);
         let turb = fbm(seed, fx, fy, 150.0, 3);
         let gran = fbm(seed ^ 1, fx, fy, 2.2, 2);
         let l = luma(c);
-        let density =
-            1.0 + 0.22 * tex * turb + 0.45 * tex * gran * (1.0 - l) + 6.0 * edge.d[i];
+        let density = 1.0 + 0.3 * tex * turb + 0.6 * tex * gran * (1.0 - l) + 14.0 * edge.d[i];
         // Bousseau's pigment-density colour model.
         let c = c.map(|v| (v * (1.0 - (1.0 - v) * (density - 1.0))).clamp(0.0, 1.0));
         let a = presence.d[i];
         let wash = [paper[0] * c[0], paper[1] * c[1], paper[2] * c[2]];
         let mut out = mix3(paper, wash, a);
-        let ink = smoothstep(0.008, 0.03, -lines.d[i]) * p.lines * ctx.subj_full.d[i];
+        let ink = smoothstep(t * 0.7, t * 1.6, -lines.d[i]) * ctx.subj_full.d[i];
         out = out.map(|v| v * (1.0 - 0.45 * ink));
         let bump = fbm(seed ^ 2, fx, fy, 5.0, 3);
         out.map(|v| v * (1.0 - 0.05 * tex * bump.abs()))
@@ -83,7 +88,11 @@ pub fn oil(ctx: &Ctx) -> Rgb {
     let grain = Plane::from_fn(ww, wh, |x, y| {
         value(seed ^ 7, x as f32 / stroke, y as f32 / stroke * 0.9)
     });
-    let relief = lic(&grain, &flow, (ctx.wr(p.stroke).round() as usize).clamp(2, 24));
+    let relief = lic(
+        &grain,
+        &flow,
+        (ctx.wr(p.stroke).round() as usize).clamp(2, 24),
+    );
     let (w, h) = (ctx.w, ctx.h);
     let colour = painted.resized(w, h);
     let relief = relief.resized(w, h);
@@ -100,13 +109,21 @@ pub fn oil(ctx: &Ctx) -> Rgb {
             let v = v.clamp(0.0, 1.0);
             v + 0.35 * v * (1.0 - v) * (v - 0.5)
         });
-        let bg = (1.0 - subj.d[i]) * fade * 0.55;
-        let c = mix3(c, [c[0] * ground[0] * 3.0, c[1] * ground[1] * 3.0, c[2] * ground[2] * 3.0], bg);
+        let bg = (1.0 - subj.d[i]) * fade * 0.8;
+        let c = mix3(
+            c,
+            [
+                c[0] * ground[0] * 3.0,
+                c[1] * ground[1] * 3.0,
+                c[2] * ground[2] * 3.0,
+            ],
+            bg,
+        );
         let (hx, hy) = (
             relief.at((x + 1).min(w - 1), y) - relief.at(x.saturating_sub(1), y),
             relief.at(x, (y + 1).min(h - 1)) - relief.at(x, y.saturating_sub(1)),
         );
-        let light = 1.0 + tex * 5.0 / px.max(0.25) * (-(hx + hy) * 0.7);
+        let light = 1.0 + tex * 1.6 * (1.0 - 0.7 * ctx.face_full.d[i]) * (-(hx + hy) * 0.7);
         let (fx, fy) = (x as f32 / px, y as f32 / px);
         let weave = ((fx * 1.9).sin() * (fy * 1.9).sin()) * 0.5 + 0.5;
         let canvas = 1.0 - 0.04 * tex * weave - 0.03 * tex * hash01(seed ^ 9, x as i32, y as i32);
@@ -124,6 +141,7 @@ pub fn pastel(ctx: &Ctx) -> Rgb {
     let hue = dice.range(-8.0, 8.0);
     let abs = ctx.abstracted();
     let lines = dog(&abs.luma(), ctx.wr(p.line_sigma), 1.6);
+    let t = ctx.ink_threshold(&lines, 0.06 * p.lines);
     let (w, h) = (ctx.w, ctx.h);
     let colour = abs.resized(w, h);
     let lines = lines.resized(w, h);
@@ -136,8 +154,9 @@ pub fn pastel(ctx: &Ctx) -> Rgb {
         let i = y * w + x;
         let (fx, fy) = (x as f32 / px, y as f32 / px);
         let c = saturate(hue_shift(colour.d[i], hue), p.saturation);
+        let c = c.map(|v| v * (0.93 + 0.14 * s_jitter(seed, fx, fy, angle, len, wid)));
         // Light and low in contrast: chalk never reaches photographic blacks.
-        let c = c.map(|v| 0.2 + 0.78 * v.clamp(0.0, 1.0));
+        let c = c.map(|v| 0.3 + 0.68 * v.clamp(0.0, 1.0));
         let wobble = 0.35 * fbm(seed ^ 3, fx, fy, 90.0, 2);
         let s1 = streaks(seed ^ 4, fx, fy, angle + wobble, len, wid);
         let s2 = streaks(seed ^ 5, fx, fy, angle + 1.2 + wobble, len * 0.8, wid);
@@ -146,13 +165,22 @@ pub fn pastel(ctx: &Ctx) -> Rgb {
         let cover = smoothstep(
             0.3,
             0.62,
-            pressure * 0.85 + 0.3 * (s1.max(s2) - 0.5) + tex * 0.35 * (tooth - 0.5),
+            pressure * 0.8 + 0.45 * (s1.max(s2) - 0.5) + tex * 0.4 * (tooth - 0.5),
         );
         let mut out = mix3(paper, c, cover);
         // Chalk lies on the tooth's peaks: a faint lighter speckle.
-        out = mix3(out, [1.0; 3], 0.08 * tex * smoothstep(0.75, 0.95, tooth) * cover);
-        let ink = smoothstep(0.01, 0.035, -lines.d[i]) * p.lines * ctx.subj_full.d[i];
+        out = mix3(
+            out,
+            [1.0; 3],
+            0.08 * tex * smoothstep(0.75, 0.95, tooth) * cover,
+        );
+        let ink = smoothstep(t * 0.7, t * 1.5, -lines.d[i]) * ctx.subj_full.d[i];
         let line_col = c.map(|v| v * 0.45);
         mix3(out, line_col, ink * 0.8)
     })
+}
+
+/// Per-stroke lightness jitter: each chalk stroke is a slightly different stick.
+fn s_jitter(seed: u64, fx: f32, fy: f32, angle: f32, len: f32, wid: f32) -> f32 {
+    streaks(seed ^ 0x51, fx, fy, angle, len * 1.5, wid * 1.5)
 }

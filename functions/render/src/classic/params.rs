@@ -103,10 +103,15 @@ impl ClassicParams {
             parse_hex(hex)?;
         }
         if params.palettes.iter().any(|p| p.len() < 5) && params.medium == Medium::PopArt {
-            return Err("pop art palettes need five colours: dark, shadow, mid, light, background".into());
+            return Err(
+                "pop art palettes need five colours: dark, shadow, mid, light, background".into(),
+            );
         }
         if !(64..=2048).contains(&params.work_long_side) {
-            return Err(format!("work_long_side {} is outside 64..=2048", params.work_long_side));
+            return Err(format!(
+                "work_long_side {} is outside 64..=2048",
+                params.work_long_side
+            ));
         }
         Ok(params)
     }
@@ -119,7 +124,11 @@ pub fn parse_hex(hex: &str) -> Result<[f32; 3], String> {
         return Err(format!("colour `{hex}` is not #rrggbb"));
     }
     let v = |i: usize| u8::from_str_radix(&h[i..i + 2], 16).map(|b| b as f32 / 255.0);
-    Ok([v(0).unwrap_or(0.0), v(2).unwrap_or(0.0), v(4).unwrap_or(0.0)])
+    Ok([
+        v(0).unwrap_or(0.0),
+        v(2).unwrap_or(0.0),
+        v(4).unwrap_or(0.0),
+    ])
 }
 
 #[cfg(test)]

@@ -26,29 +26,51 @@ pub fn pop_art(ctx: &Ctx) -> Rgb {
     let abs = ctx.abstracted();
     let l = gauss(&abs.luma(), ctx.wr(0.8));
     // Band edges at quantiles of the subject's tone, so every band gets used.
-    let mut tones: Vec<f32> = l
-        .d
-        .iter()
-        .zip(&ctx.subj.d)
-        .filter(|(_, s)| **s > 0.5)
-        .map(|(v, _)| *v)
-        .collect();
+    let mut tones: Vec<f32> =
+        l.d.iter()
+            .zip(&ctx.subj.d)
+            .filter(|(_, s)| **s > 0.5)
+            .map(|(v, _)| *v)
+            .collect();
     if tones.len() < 16 {
         tones = l.d.clone();
     }
     tones.sort_by(f32::total_cmp);
-    let q = |f: f32| tones[((tones.len() - 1) as f32 * f) as usize];
-    let (t1, t2, t3) = (q(0.2), q(0.5), q(0.78));
+    let q = |t: &[f32], f: f32| t[((t.len() - 1) as f32 * f) as usize];
+    let (t1, t2, t3) = (q(&tones, 0.2), q(&tones, 0.5), q(&tones, 0.78));
+    // The face gets its own bands, so its features survive the few inks.
+    let mut face_tones: Vec<f32> =
+        l.d.iter()
+            .zip(&ctx.face.d)
+            .filter(|(_, f)| **f > 0.8)
+            .map(|(v, _)| *v)
+            .collect();
+    face_tones.sort_by(f32::total_cmp);
+    let (f1, f2, f3) = if face_tones.len() >= 16 {
+        (
+            q(&face_tones, 0.15),
+            q(&face_tones, 0.45),
+            q(&face_tones, 0.75),
+        )
+    } else {
+        (t1, t2, t3)
+    };
     let field = dog(&abs.luma(), ctx.wr(p.line_sigma), 1.6);
+    let t = ctx.ink_threshold(&field, 0.1 * p.lines);
     let (w, h) = (ctx.w, ctx.h);
     let tone = l.resized(w, h);
     let field = field.resized(w, h);
     let cell = p.stroke * ctx.stroke_scale * ctx.px;
     let (sa, ca) = std::f32::consts::FRAC_PI_4.sin_cos();
-    let t = 0.035 / p.lines.max(0.1);
     Rgb::from_fn(w, h, |x, y| {
         let i = y * w + x;
         let v = tone.d[i];
+        let fm = ctx.face_full.d[i];
+        let (t1, t2, t3) = (
+            t1 + (f1 - t1) * fm,
+            t2 + (f2 - t2) * fm,
+            t3 + (f3 - t3) * fm,
+        );
         let subject = ctx.subj_full.d[i] > 0.5;
         if -field.d[i] > t && ctx.subj_full.d[i] > 0.3 {
             return palette[0];

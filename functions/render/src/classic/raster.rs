@@ -101,7 +101,13 @@ impl Rgb {
         let (w, h) = (img.width() as usize, img.height() as usize);
         let d = img
             .pixels()
-            .map(|p| [p[0] as f32 / 255.0, p[1] as f32 / 255.0, p[2] as f32 / 255.0])
+            .map(|p| {
+                [
+                    p[0] as f32 / 255.0,
+                    p[1] as f32 / 255.0,
+                    p[2] as f32 / 255.0,
+                ]
+            })
             .collect();
         Self { w, h, d }
     }
@@ -138,8 +144,7 @@ impl Rgb {
         Self {
             w: r.w,
             h: r.h,
-            d: r
-                .d
+            d: r.d
                 .iter()
                 .zip(&g.d)
                 .zip(&b.d)
@@ -193,11 +198,7 @@ pub fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
 #[inline]
 pub fn saturate(c: [f32; 3], s: f32) -> [f32; 3] {
     let l = luma(c);
-    [
-        l + (c[0] - l) * s,
-        l + (c[1] - l) * s,
-        l + (c[2] - l) * s,
-    ]
+    [l + (c[0] - l) * s, l + (c[1] - l) * s, l + (c[2] - l) * s]
 }
 
 /// Running-sum box blur along rows then columns: O(1) per pixel whatever the radius.
@@ -304,17 +305,18 @@ pub fn structure_flow(l: &Plane, sigma: f32) -> Flow {
         let disc = ((e - g) * (e - g) + 4.0 * f * f).sqrt();
         let l1 = (e + g + disc) * 0.5;
         let l2 = (e + g - disc) * 0.5;
-        // Eigenvector of the smaller eigenvalue: the edge tangent.
-        let (vx, vy) = (l1 - e, -f);
-        let len = (vx * vx + vy * vy).sqrt();
-        let (vx, vy) = if len > 1e-9 {
-            (vx / len, vy / len)
+        // Major eigenvector: the dominant gradient direction.
+        let (gx, gy) = if f.abs() > 1e-12 {
+            (f, l1 - e)
+        } else if e >= g {
+            (1.0, 0.0)
         } else {
             (0.0, 1.0)
         };
-        // Swap to the tangent (perpendicular to the dominant gradient).
-        tx[i] = -vy;
-        ty[i] = vx;
+        let len = (gx * gx + gy * gy).sqrt().max(1e-12);
+        // The edge tangent is perpendicular to it.
+        tx[i] = -gy / len;
+        ty[i] = gx / len;
         an[i] = if l1 + l2 > 1e-9 {
             (l1 - l2) / (l1 + l2)
         } else {
