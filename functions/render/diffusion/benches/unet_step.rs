@@ -40,7 +40,8 @@ fn candle_config() -> UNet2DConditionModelConfig {
         norm_num_groups: 32,
         norm_eps: 1e-5,
         cross_attention_dim: 768,
-        sliced_attention_size: None,
+        // Same slice size as this crate (4 batch×head rows of 4096² scores).
+        sliced_attention_size: Some(4),
         use_linear_projection: false,
     }
 }

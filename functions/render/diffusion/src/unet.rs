@@ -64,13 +64,31 @@ fn heads_split(t: &Tensor, heads: usize) -> Result<Tensor> {
         .contiguous()
 }
 
-/// softmax(q kᵀ/√d) v for [B, heads, L, d] tensors; softmax runs in f32 so that f16
-/// weights do not overflow on long sequences.
+/// Score elements per attention slice (64 Mi × 4 bytes in f32): bounds the memory of
+/// SD's 4096-token self-attention, which unsliced needs 1 GiB per score tensor at batch 2.
+const SLICE_ELEMENTS: usize = 1 << 26;
+
+/// softmax(q kᵀ/√d) v for [B, heads, L, d] tensors, computed over slices of the
+/// batch×heads axis; softmax runs in f32 so that f16 weights do not overflow.
 fn attend(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
-    let d = q.dim(3)?;
-    let w = (q.matmul(&k.t()?)? * (d as f64).powf(-0.5))?;
-    let w = candle_nn::ops::softmax_last_dim(&w.to_dtype(DType::F32)?)?.to_dtype(q.dtype())?;
-    w.matmul(v)
+    let (b, h, lq, d) = q.dims4()?;
+    let lk = k.dim(2)?;
+    let q = (q * (d as f64).powf(-0.5))?.reshape((b * h, lq, d))?;
+    let k = k.reshape((b * h, lk, d))?;
+    let v = v.reshape((b * h, lk, d))?;
+    let per = (SLICE_ELEMENTS / (lq * lk).max(1)).max(1);
+    let mut parts = Vec::with_capacity((b * h).div_ceil(per));
+    let mut start = 0;
+    while start < b * h {
+        let n = per.min(b * h - start);
+        let w = q
+            .narrow(0, start, n)?
+            .matmul(&k.narrow(0, start, n)?.t()?)?;
+        let w = candle_nn::ops::softmax_last_dim(&w.to_dtype(DType::F32)?)?.to_dtype(q.dtype())?;
+        parts.push(w.matmul(&v.narrow(0, start, n)?)?);
+        start += n;
+    }
+    Tensor::cat(&parts, 0)?.reshape((b, h, lq, d))
 }
 
 struct Attention {
