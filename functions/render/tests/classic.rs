@@ -67,6 +67,9 @@ fn renders_512() -> &'static HashMap<String, RgbImage> {
     static R: OnceLock<HashMap<String, RgbImage>> = OnceLock::new();
     R.get_or_init(|| {
         use rayon::prelude::*;
+        // Initialise the shared photo before fanning out: a rayon worker blocked
+        // on its OnceLock while another test's init waits for rayon deadlocks.
+        let _ = obama();
         Catalogue::builtin()
             .styles
             .par_iter()

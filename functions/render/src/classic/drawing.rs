@@ -68,15 +68,21 @@ fn contour_field(ctx: &Ctx, l: &Plane, sigma: f32, share: f32) -> Plane {
 pub fn line_art(ctx: &Ctx) -> Rgb {
     let p = &ctx.params;
     let l = stretched(&ctx.abstracted().luma(), &ctx.subj);
-    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma), 0.12 * p.lines);
-    let t = 1.0;
+    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma), 0.06 * p.lines);
     let (w, h) = (ctx.w, ctx.h);
     let field = field.resized(w, h);
     let paper = ctx.paper();
     let ink_col = [0.07, 0.07, 0.09];
     Rgb::from_fn(w, h, |x, y| {
-        let ink = smoothstep(t * 0.75, t * 1.25, -field.at(x, y));
-        mix3(paper, ink_col, ink)
+        let i = y * w + x;
+        // Only the strongest part of each DoG valley inks: a thin line, not a band.
+        // The face draws at a lower level so eyes, nose and mouth survive.
+        let f = ctx.face_full.d[i];
+        let lo = 1.1 - 0.45 * f;
+        let ink = smoothstep(lo, lo + 0.5, -field.d[i]);
+        // The drawing is of the person: the background stays bare paper.
+        let keep = smoothstep(0.5, 0.85, ctx.subj_full.d[i].max(f));
+        mix3(paper, ink_col, ink * keep)
     })
 }
 

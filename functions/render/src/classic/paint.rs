@@ -19,51 +19,67 @@ pub fn hue_shift(c: [f32; 3], deg: f32) -> [f32; 3] {
     ]
 }
 
-/// Transparent washes on cold-press paper: flattened colour, pigment pooling at
-/// wash edges, granulation in the paper's tooth, turbulence, a ragged unpainted
-/// border, and a faint pencil underdrawing that holds the features.
+/// Transparent washes on cold-press paper. The tone is laid down as a few flat
+/// washes with hard, slightly wandering edges (quantised value, not a blur), each
+/// wash darker at its rim where the pigment pooled as it dried; the brightest
+/// band is left as bare paper; granulation settles in the paper's tooth; a faint
+/// pencil underdrawing holds the features. The face gets more, finer washes.
 pub fn watercolor(ctx: &Ctx) -> Rgb {
     let p = &ctx.params;
     let mut dice = ctx.dice(0x3A7E);
     let hue = dice.range(-10.0, 10.0);
     let sat = p.saturation * dice.range(0.9, 1.1);
-    // Flat patches with crisp borders become the washes; a slight blur lets them
-    // bleed like wet-in-wet before the pigment pools at their edges.
     let abs = ctx.abstracted();
-    let flow = structure_flow(&abs.luma(), ctx.wr(2.0));
-    let patches = kuwahara(&abs, &flow, &ctx.radius_plane().map(|r| r * 0.8), 8.0);
-    let abs = patches.map_planes(|c| gauss(c, ctx.wr(0.8)));
-    // Pigment collects where a wash meets lighter paper: inside the darker side.
-    let pig = abs.luma().map(|l| 1.0 - l);
-    let pooled = gauss(&pig, ctx.wr(0.8));
-    let edge = pooled.zip(&gauss(&pig, ctx.wr(3.0)), |a, b| (a - b).max(0.0));
-    let lines = dog(&abs.luma(), ctx.wr(p.line_sigma), 1.6);
-    let t = ctx.ink_threshold(&lines, 0.06 * p.lines);
+    // Colour bleeds within a wash: it is softer than the value structure.
+    let colour = abs.map_planes(|c| gauss(c, ctx.wr(1.5)));
+    let tone = abs.luma();
+    let lines = dog(&tone, ctx.wr(p.line_sigma), 1.6);
+    let t = ctx.ink_threshold(&lines, 0.04 * p.lines);
+    let levels = p.levels.max(2) as f32;
+    let (ww, wh) = (ctx.work.w, ctx.work.h);
+    let seed = ctx.seed;
+    let wpx = ctx.work_px;
+    // Band index at work resolution, used only for the blurred rim reference.
+    let band_at = |d: f32, f: f32, wob: f32| {
+        let n = levels + 3.0 * f;
+        let s = d * n + wob * (1.0 - 0.6 * f);
+        (s.floor() / n).clamp(0.0, 1.0)
+    };
+    let q_work = Plane::from_fn(ww, wh, |x, y| {
+        let i = y * ww + x;
+        let (fx, fy) = (x as f32 / wpx, y as f32 / wpx);
+        let wob = 0.55 * fbm(seed ^ 0x77, fx, fy, 70.0, 2);
+        band_at(1.0 - tone.d[i], ctx.face.d[i], wob)
+    });
+    let rim_ref = gauss(&q_work, ctx.wr(1.2));
     let (w, h) = (ctx.w, ctx.h);
-    let colour = abs.resized(w, h);
-    let edge = edge.resized(w, h);
+    let colour = colour.resized(w, h);
+    let tone = tone.resized(w, h);
+    let rim_ref = rim_ref.resized(w, h);
     let lines = lines.resized(w, h);
     let presence = ctx.presence(0.35);
     let paper = ctx.paper();
-    let (seed, px, tex) = (ctx.seed, ctx.px, p.texture);
+    let (px, tex) = (ctx.px, p.texture);
     Rgb::from_fn(w, h, |x, y| {
         let i = y * w + x;
         let (fx, fy) = (x as f32 / px, y as f32 / px);
-        let c = saturate(hue_shift(colour.d[i], hue), sat);
-        // Watercolor is transparent: lift everything towards the paper.
-        let c = c.map(|v| 1.0 - (1.0 - v.clamp(0.0, 1.0)) * 0.82);
-        let turb = fbm(seed, fx, fy, 150.0, 3);
+        let wob = 0.55 * fbm(seed ^ 0x77, fx, fy, 70.0, 2);
+        let q = band_at(1.0 - tone.d[i], ctx.face_full.d[i], wob);
+        let rim = (q - rim_ref.d[i]).max(0.0);
+        let c = saturate(hue_shift(colour.d[i], hue), sat).map(|v| v.clamp(0.0, 1.0));
+        // Scale the pigment's absorption so the wash has the band's value.
+        let target = 0.8 * q;
+        let absorb = (1.0 - luma(c)).max(0.06);
         let gran = fbm(seed ^ 1, fx, fy, 2.2, 2);
-        let l = luma(c);
-        let density = 1.0 + 0.3 * tex * turb + 0.6 * tex * gran * (1.0 - l) + 14.0 * edge.d[i];
-        // Bousseau's pigment-density colour model.
-        let c = c.map(|v| (v * (1.0 - (1.0 - v) * (density - 1.0))).clamp(0.0, 1.0));
-        let a = presence.d[i];
-        let wash = [paper[0] * c[0], paper[1] * c[1], paper[2] * c[2]];
-        let mut out = mix3(paper, wash, a);
-        let ink = smoothstep(t * 0.7, t * 1.6, -lines.d[i]) * ctx.subj_full.d[i];
-        out = out.map(|v| v * (1.0 - 0.45 * ink));
-        let bump = fbm(seed ^ 2, fx, fy, 5.0, 3);
+        let turb = fbm(seed, fx, fy, 150.0, 2);
+        let density =
+            target / absorb * (1.0 + 0.25 * tex * turb + 0.3 * tex * gran) * (1.0 + 4.0 * rim);
+        let wash = c.map(|v| (1.0 - (1.0 - v) * density).clamp(0.0, 1.0));
+        let wash = [paper[0] * wash[0], paper[1] * wash[1], paper[2] * wash[2]];
+        let mut out = mix3(paper, wash, presence.d[i]);
+        let ink = smoothstep(t, t * 1.8, -lines.d[i]) * ctx.subj_full.d[i];
+        out = out.map(|v| v * (1.0 - 0.22 * ink));
+        let bump = fbm(seed ^ 2, fx, fy, 5.0, 2);
         out.map(|v| v * (1.0 - 0.05 * tex * bump.abs()))
     })
 }
