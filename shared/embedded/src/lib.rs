@@ -7,3 +7,4 @@ pub use sqlite::costs::SqliteCosts;
 pub use sqlite::deliveries::SqliteDeliveries;
 pub use sqlite::queue::{QueueOptions, SqliteQueue};
 pub use sqlite::records::SqliteRecords;
+pub mod object_server;

@@ -1,0 +1,498 @@
+//! The embedded object server over real HTTP on loopback: the AWS SDK (through
+//! `S3Blobs`) presigns and writes, reqwest plays the customer's browser.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use likeness_aws::{S3Blobs, S3Endpoint};
+use likeness_core::PortError;
+use likeness_core::error::PortResult;
+use likeness_core::ports::{Blobs, ManualClock, PresignedRequest, Queue, QueueMessage};
+use likeness_core::s3_event::S3EventNotification;
+use likeness_embedded::object_server::{EventTarget, ObjectServer, ObjectServerConfig};
+use reqwest::StatusCode;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const BUCKET: &str = "likeness";
+const OTHER_BUCKET: &str = "likeness-other";
+const QUEUE: &str = "uploads";
+const ACCESS_KEY: &str = "likeness-test";
+const SECRET_KEY: &str = "likeness-test-secret";
+const REGION: &str = "us-east-1";
+const UPLOAD_KEY: &str = "uploads/acme/pv_0123456789abcdef0123456789abcdef/photo";
+
+/// Records what the server sends; can be told to fail.
+#[derive(Default)]
+struct MemQueue {
+    sent: Mutex<Vec<(String, String)>>,
+    failing: AtomicBool,
+}
+
+impl MemQueue {
+    fn events(&self) -> Vec<S3EventNotification> {
+        self.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(queue, body)| {
+                assert_eq!(queue, QUEUE);
+                serde_json::from_str(body).expect("event body is an S3 notification")
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Queue for MemQueue {
+    async fn send(&self, queue: &str, body: &str, _delay: Duration) -> PortResult<String> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(PortError::Unavailable("queue is down".into()));
+        }
+        let mut sent = self.sent.lock().unwrap();
+        sent.push((queue.to_owned(), body.to_owned()));
+        Ok(format!("m{}", sent.len()))
+    }
+
+    async fn receive(
+        &self,
+        queue: &str,
+        max_messages: usize,
+        _visibility: Duration,
+        _wait: Duration,
+    ) -> PortResult<Vec<QueueMessage>> {
+        let sent = self.sent.lock().unwrap();
+        Ok(sent
+            .iter()
+            .enumerate()
+            .filter(|(_, (q, _))| q == queue)
+            .take(max_messages)
+            .map(|(i, (_, body))| QueueMessage {
+                id: format!("m{}", i + 1),
+                body: body.clone(),
+                receipt_handle: format!("r{}", i + 1),
+                receive_count: 1,
+            })
+            .collect())
+    }
+
+    async fn delete(&self, _queue: &str, _receipt_handle: &str) -> PortResult<()> {
+        Ok(())
+    }
+
+    async fn change_visibility(&self, _: &str, _: &str, _: Duration) -> PortResult<()> {
+        Ok(())
+    }
+}
+
+struct Stack {
+    server: ObjectServer,
+    queue: Arc<MemQueue>,
+    blobs: S3Blobs,
+    http: reqwest::Client,
+}
+
+async fn start(root: &Path, queue: Arc<MemQueue>) -> Stack {
+    let server = ObjectServer::start(ObjectServerConfig {
+        root: root.to_path_buf(),
+        buckets: vec![BUCKET.into(), OTHER_BUCKET.into()],
+        access_key: ACCESS_KEY.into(),
+        secret_key: SECRET_KEY.into(),
+        region: REGION.into(),
+        port: 0,
+        events: Some(EventTarget {
+            bucket: BUCKET.into(),
+            prefix: "uploads/".into(),
+            queue: queue.clone(),
+            queue_name: QUEUE.into(),
+        }),
+    })
+    .await
+    .expect("object server starts");
+    let blobs = S3Blobs::for_endpoint(&endpoint(&server, SECRET_KEY), BUCKET);
+    Stack {
+        server,
+        queue,
+        blobs,
+        http: reqwest::Client::new(),
+    }
+}
+
+fn endpoint(server: &ObjectServer, secret: &str) -> S3Endpoint {
+    S3Endpoint {
+        url: server.endpoint_url(),
+        access_key: ACCESS_KEY.into(),
+        secret_key: secret.into(),
+        region: REGION.into(),
+    }
+}
+
+fn photo() -> Vec<u8> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/photos/obama.jpg"
+    );
+    std::fs::read(path).unwrap_or_else(|e| panic!("test photo {path}: {e}"))
+}
+
+/// Sends `body` the way a customer's client would: the presigned headers except
+/// Content-Length, which the HTTP client derives from the body it really sends.
+async fn send(
+    http: &reqwest::Client,
+    presigned: &PresignedRequest,
+    url: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, String) {
+    let method = reqwest::Method::from_bytes(presigned.method.as_bytes()).unwrap();
+    let mut request = http.request(method, url);
+    for (name, value) in &presigned.headers {
+        match name.to_ascii_lowercase().as_str() {
+            "content-length" => {}
+            "content-type" => request = request.header(name, content_type.unwrap_or(value)),
+            _ => request = request.header(name, value),
+        }
+    }
+    let response = request
+        .body(body)
+        .send()
+        .await
+        .expect("request reaches the server");
+    let status = response.status();
+    (status, response.text().await.unwrap_or_default())
+}
+
+async fn presign_photo_put(blobs: &S3Blobs, len: usize) -> PresignedRequest {
+    blobs
+        .presign_put(
+            UPLOAD_KEY,
+            "image/jpeg",
+            len as u64,
+            Duration::from_secs(15 * 60),
+        )
+        .await
+        .expect("presign put")
+}
+
+fn assert_not_stored(result: PortResult<Vec<u8>>) {
+    match result {
+        Err(PortError::NotFound(_)) => {}
+        other => panic!("expected NotFound, got {:?}", other.map(|b| b.len())),
+    }
+}
+
+#[tokio::test]
+async fn presigned_put_of_a_real_photo_is_stored_and_announced_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path(), Arc::default()).await;
+    let photo = photo();
+    let presigned = presign_photo_put(&stack.blobs, photo.len()).await;
+    assert_eq!(presigned.method, "PUT");
+    let header = |name: &str| {
+        presigned
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("content-type"), Some("image/jpeg"));
+    assert_eq!(
+        header("content-length"),
+        Some(photo.len().to_string().as_str())
+    );
+    assert!(
+        presigned
+            .url
+            .contains("X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost"),
+        "{}",
+        presigned.url
+    );
+    let expected_expiry = Utc::now() + chrono::Duration::minutes(15);
+    assert!((presigned.expires_at - expected_expiry).num_seconds().abs() <= 5);
+
+    let (status, body) = send(&stack.http, &presigned, &presigned.url, None, photo.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let events = stack.queue.events();
+    assert_eq!(events.len(), 1, "one event per object: {events:?}");
+    let record = &events[0].records[0];
+    assert_eq!(events[0].records.len(), 1);
+    assert_eq!(record.event_name, "ObjectCreated:Put");
+    assert_eq!(record.event_source, "aws:s3");
+    assert_eq!(record.aws_region, REGION);
+    assert_eq!(record.s3.bucket.name, BUCKET);
+    assert_eq!(record.s3.bucket.arn, format!("arn:aws:s3:::{BUCKET}"));
+    assert_eq!(record.s3.object.decoded_key(), UPLOAD_KEY);
+    assert_eq!(record.s3.object.size, photo.len() as u64);
+    assert!(!record.s3.object.e_tag.is_empty());
+
+    assert_eq!(stack.blobs.get(UPLOAD_KEY).await.unwrap(), photo);
+    let get = stack
+        .blobs
+        .presign_get(UPLOAD_KEY, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(get.method, "GET");
+    let response = stack.http.get(&get.url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.bytes().await.unwrap().as_ref(), photo.as_slice());
+    // Reading sends nothing.
+    assert_eq!(stack.queue.events().len(), 1);
+    stack.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_changed_signature_character_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path(), Arc::default()).await;
+    let photo = photo();
+    let presigned = presign_photo_put(&stack.blobs, photo.len()).await;
+    let at = presigned.url.find("X-Amz-Signature=").unwrap() + "X-Amz-Signature=".len();
+    let mut url = presigned.url.clone().into_bytes();
+    url[at] = if url[at] == b'0' { b'1' } else { b'0' };
+    let url = String::from_utf8(url).unwrap();
+    assert_ne!(url, presigned.url);
+
+    let (status, body) = send(&stack.http, &presigned, &url, None, photo).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("SignatureDoesNotMatch"), "{body}");
+    assert_not_stored(stack.blobs.get(UPLOAD_KEY).await);
+    assert!(stack.queue.events().is_empty());
+}
+
+#[tokio::test]
+async fn another_content_type_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path(), Arc::default()).await;
+    let photo = photo();
+    let presigned = presign_photo_put(&stack.blobs, photo.len()).await;
+    let (status, body) = send(
+        &stack.http,
+        &presigned,
+        &presigned.url,
+        Some("image/png"),
+        photo,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_not_stored(stack.blobs.get(UPLOAD_KEY).await);
+    assert!(stack.queue.events().is_empty());
+}
+
+#[tokio::test]
+async fn another_length_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path(), Arc::default()).await;
+    let photo = photo();
+    let presigned = presign_photo_put(&stack.blobs, photo.len()).await;
+
+    let shorter = photo[..photo.len() - 1].to_vec();
+    let (status, body) = send(&stack.http, &presigned, &presigned.url, None, shorter).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+    let mut longer = photo.clone();
+    longer.extend_from_slice(&[0; 4096]);
+    let (status, body) = send(&stack.http, &presigned, &presigned.url, None, longer).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+    assert_not_stored(stack.blobs.get(UPLOAD_KEY).await);
+    assert!(stack.queue.events().is_empty());
+    // The same URL with the signed length still works: only the length was wrong.
+    let (status, body) = send(&stack.http, &presigned, &presigned.url, None, photo).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn an_expired_url_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path(), Arc::default()).await;
+    let photo = photo();
+    // Signed 20 minutes ago for 15 minutes: expired 5 minutes ago.
+    let clock = Arc::new(ManualClock::new(Utc::now() - chrono::Duration::minutes(20)));
+    let blobs = stack.blobs.clone().with_clock(clock);
+    let presigned = presign_photo_put(&blobs, photo.len()).await;
+    assert!(presigned.expires_at < Utc::now());
+
+    let (status, body) = send(&stack.http, &presigned, &presigned.url, None, photo.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("expired"), "{body}");
+    let get = blobs
+        .presign_get(UPLOAD_KEY, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        stack.http.get(&get.url).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_not_stored(stack.blobs.get(UPLOAD_KEY).await);
+    assert!(stack.queue.events().is_empty());
+}
+
+#[tokio::test]
+async fn only_puts_under_the_event_prefix_of_the_event_bucket_are_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path(), Arc::default()).await;
+    let other = S3Blobs::for_endpoint(&endpoint(&stack.server, SECRET_KEY), OTHER_BUCKET);
+
+    stack
+        .blobs
+        .put("work/pv_x/reference.png", vec![1, 2, 3], "image/png")
+        .await
+        .unwrap();
+    stack
+        .blobs
+        .put("previews/acme/x.jpg", vec![4], "image/jpeg")
+        .await
+        .unwrap();
+    other.put(UPLOAD_KEY, vec![5], "image/jpeg").await.unwrap();
+    assert!(
+        stack.queue.events().is_empty(),
+        "{:?}",
+        stack.queue.events()
+    );
+
+    // An SDK put (not presigned) under the prefix is announced too, with its key
+    // URL-encoded on the wire as S3 does.
+    let spaced = "uploads/acme/pv_0123456789abcdef0123456789abcdef/a photo+1.jpg";
+    stack
+        .blobs
+        .put(spaced, vec![6; 10], "image/jpeg")
+        .await
+        .unwrap();
+    let events = stack.queue.events();
+    assert_eq!(events.len(), 1);
+    let object = &events[0].records[0].s3.object;
+    assert_eq!(
+        object.key,
+        "uploads/acme/pv_0123456789abcdef0123456789abcdef/a+photo%2B1.jpg"
+    );
+    assert_eq!(object.decoded_key(), spaced);
+    assert_eq!(object.size, 10);
+    assert_eq!(other.get(UPLOAD_KEY).await.unwrap(), vec![5]);
+}
+
+#[tokio::test]
+async fn a_put_whose_event_cannot_be_queued_fails_and_its_retry_announces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path(), Arc::default()).await;
+    stack.queue.failing.store(true, Ordering::SeqCst);
+    match stack.blobs.put(UPLOAD_KEY, vec![1; 8], "image/jpeg").await {
+        Err(e @ PortError::Unavailable(_)) => assert!(e.is_retryable()),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert!(stack.queue.events().is_empty());
+    stack.queue.failing.store(false, Ordering::SeqCst);
+    stack
+        .blobs
+        .put(UPLOAD_KEY, vec![1; 8], "image/jpeg")
+        .await
+        .unwrap();
+    assert_eq!(stack.queue.events().len(), 1);
+}
+
+#[tokio::test]
+async fn objects_survive_a_restart_on_the_same_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = photo();
+    let first = start(dir.path(), Arc::default()).await;
+    first
+        .blobs
+        .put(UPLOAD_KEY, photo.clone(), "image/jpeg")
+        .await
+        .unwrap();
+    first
+        .blobs
+        .put("work/pv_1/a.png", vec![7; 3], "image/png")
+        .await
+        .unwrap();
+    first.server.shutdown().await.unwrap();
+    // Stopped means stopped: nothing answers on the old port.
+    assert!(matches!(
+        first.blobs.get(UPLOAD_KEY).await,
+        Err(PortError::Unavailable(_))
+    ));
+
+    let second = start(dir.path(), Arc::default()).await;
+    assert_eq!(second.blobs.get(UPLOAD_KEY).await.unwrap(), photo);
+    assert_eq!(
+        second.blobs.get("work/pv_1/a.png").await.unwrap(),
+        vec![7; 3]
+    );
+    assert_eq!(
+        second.blobs.list("").await.unwrap(),
+        vec![UPLOAD_KEY.to_owned(), "work/pv_1/a.png".to_owned()]
+    );
+    // Restarting announces nothing again.
+    assert!(second.queue.events().is_empty());
+    second.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn list_pages_through_every_key_and_delete_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path(), Arc::default()).await;
+    let blobs = stack.blobs.clone().with_list_page_size(2);
+    let mut keys: Vec<String> = (0..5).map(|i| format!("work/pv_1/{i}.png")).collect();
+    for key in &keys {
+        blobs
+            .put(key, key.as_bytes().to_vec(), "image/png")
+            .await
+            .unwrap();
+    }
+    blobs
+        .put("work/pv_2/other.png", vec![0], "image/png")
+        .await
+        .unwrap();
+    assert_eq!(blobs.list("work/pv_1/").await.unwrap(), keys);
+
+    blobs.delete(&keys[2]).await.unwrap();
+    blobs.delete(&keys[2]).await.unwrap();
+    assert_not_stored(blobs.get(&keys[2]).await);
+    keys.remove(2);
+    assert_eq!(blobs.list("work/pv_1/").await.unwrap(), keys);
+    assert!(blobs.list("nothing/").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_refused_and_not_retryable() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path(), Arc::default()).await;
+    let intruder = S3Blobs::for_endpoint(&endpoint(&stack.server, "not-the-secret"), BUCKET);
+    match intruder.put(UPLOAD_KEY, vec![1], "image/jpeg").await {
+        Err(e @ PortError::Backend(_)) => assert!(!e.is_retryable()),
+        other => panic!("expected Backend, got {other:?}"),
+    }
+    // The presigned URL it makes is refused too.
+    let presigned = presign_photo_put(&intruder, 1).await;
+    let (status, body) = send(&stack.http, &presigned, &presigned.url, None, vec![1]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(stack.queue.events().is_empty());
+}
+
+#[tokio::test]
+async fn bad_configurations_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |buckets: Vec<String>, events_bucket: &str| ObjectServerConfig {
+        root: dir.path().to_path_buf(),
+        buckets,
+        access_key: ACCESS_KEY.into(),
+        secret_key: SECRET_KEY.into(),
+        region: REGION.into(),
+        port: 0,
+        events: Some(EventTarget {
+            bucket: events_bucket.into(),
+            prefix: "uploads/".into(),
+            queue: Arc::new(MemQueue::default()),
+            queue_name: QUEUE.into(),
+        }),
+    };
+    let err = ObjectServer::start(config(vec!["../escape".into()], "../escape"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("bucket name"), "{err}");
+    let err = ObjectServer::start(config(vec![BUCKET.into()], "elsewhere"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("event bucket"), "{err}");
+}
