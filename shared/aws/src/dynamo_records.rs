@@ -120,6 +120,41 @@ impl DynamoRecords {
         *self.consumed.lock().expect("capacity lock")
     }
 
+    /// Ids of the previews created on `day` (UTC), from the day index, for
+    /// finance range queries.
+    pub async fn preview_ids_on(&self, day: chrono::NaiveDate) -> PortResult<Vec<PreviewId>> {
+        let what = format!("list previews of {day}");
+        let mut ids = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI_DAY)
+                .key_condition_expression("GSI2PK = :d")
+                .expression_attribute_values(":d", s(format!("DAY#{}", day.format("%Y-%m-%d"))))
+                .projection_expression("GSI2SK")
+                .set_exclusive_start_key(start.take())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(|e| port_error_with(&what, e, conditional))?;
+            self.record(out.consumed_capacity.as_ref());
+            for item in out.items.unwrap_or_default() {
+                let id = item
+                    .get("GSI2SK")
+                    .and_then(|v| v.as_s().ok())
+                    .ok_or_else(|| PortError::Backend(format!("{what}: item without GSI2SK")))?;
+                ids.push(PreviewId::new(id.clone()));
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(ids),
+            }
+        }
+    }
+
     fn record(&self, capacity: Option<&ConsumedCapacity>) {
         if let Some(units) = capacity.and_then(|c| c.capacity_units) {
             *self.consumed.lock().expect("capacity lock") += units;

@@ -253,3 +253,39 @@ async fn api_keys_are_found_by_hash_and_never_listed_as_previews() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn the_day_index_lists_previews_by_creation_day() {
+    let moto = moto::Moto::start();
+    let records = table(&moto).await;
+    records
+        .create(&preview("pv_1", "t_a", at(1)))
+        .await
+        .unwrap();
+    records
+        .create(&preview("pv_2", "t_b", at(2)))
+        .await
+        .unwrap();
+    records
+        .create(&preview("pv_3", "t_a", at(3) + Duration::days(1)))
+        .await
+        .unwrap();
+    let day = at(0).date_naive();
+    let mut ids: Vec<String> = records
+        .preview_ids_on(day)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["pv_1", "pv_2"]);
+    let next: Vec<String> = records
+        .preview_ids_on(day.succ_opt().unwrap())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect();
+    assert_eq!(next, ["pv_3"]);
+}
