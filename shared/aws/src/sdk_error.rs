@@ -84,6 +84,27 @@ where
     }
 }
 
+/// Builds the `PortError` variant for a message.
+pub(crate) type MakeError = fn(String) -> PortError;
+/// Recognises a service-specific error code.
+pub(crate) type SpecialCodes = fn(&str) -> Option<MakeError>;
+
+/// Like [`port_error`], but a service-specific code (SQS, Step Functions) that
+/// `special` recognises maps to the error it names before the S3-shaped rules.
+pub(crate) fn port_error_with<E>(
+    what: &str,
+    err: SdkError<E, HttpResponse>,
+    special: SpecialCodes,
+) -> PortError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    if let Some(make) = err.code().and_then(special) {
+        return make(format!("{what}: {}", DisplayErrorContext(&err)));
+    }
+    port_error(what, err)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
