@@ -12,6 +12,7 @@ use likeness_core::preview::PreviewPatch;
 use likeness_core::{PortError, Preview, PreviewId, RejectionReason, Status, keys};
 use likeness_vision::{AnalysisConfig, Verdict};
 use serde_json::json;
+use tracing::Instrument;
 
 /// Where the stage leaves its work for the renderers.
 pub fn reference_key(id: &PreviewId) -> String {
@@ -53,7 +54,10 @@ impl AnalyzeStage<'_> {
             .await?
             .ok_or_else(|| PortError::NotFound(id.to_string()))?;
         match preview.status {
-            Status::Analyzing => self.analyze(preview).await,
+            Status::Analyzing => {
+                let span = tracing::info_span!("analyze", preview_id = %preview.id);
+                self.analyze(preview).instrument(span).await
+            }
             Status::Rendering => {
                 // Accepted earlier, but the execution may not have started before a crash.
                 let started = self.start(&preview).await?;
@@ -65,7 +69,6 @@ impl AnalyzeStage<'_> {
     }
 
     async fn analyze(&self, preview: Preview) -> Result<StageOutcome, AnalyzeError> {
-        let _span = tracing::info_span!("analyze", preview_id = %preview.id).entered();
         let bytes = self.blobs.get(&preview.upload.key).await?;
         let subject = preview.subject;
         let config = self.config.clone();

@@ -29,6 +29,26 @@ pub trait FaceModel: Send + Sync {
     ) -> Result<FaceDescription, FaceModelError>;
 }
 
+/// The dlib models from likeness-identity: landmarks, aligned chip, embedding.
+impl FaceModel for likeness_identity::FaceModels {
+    fn describe(
+        &self,
+        image: &image::RgbImage,
+        face: &Rect,
+    ) -> Result<FaceDescription, FaceModelError> {
+        let mut faces =
+            likeness_identity::FaceModels::describe(self, image, std::slice::from_ref(face))
+                .map_err(|e| FaceModelError(e.to_string()))?;
+        let face = faces
+            .pop()
+            .ok_or_else(|| FaceModelError("the identity model described no face".into()))?;
+        Ok(FaceDescription {
+            landmarks: face.landmarks.to_vec(),
+            embedding: face.embedding,
+        })
+    }
+}
+
 pub fn embedding_distance(a: &[f32], b: &[f32]) -> f32 {
     a.iter()
         .zip(b)
@@ -50,7 +70,14 @@ pub fn landmark_error(points: &[Point]) -> Option<f32> {
         y: (a.y + b.y) / 2.0,
     };
     let dist = |a: &Point, b: &Point| ((a.x - b.x).powi(2) + (a.y - b.y).powi(2)).sqrt();
-    let (re, le) = (mid(r_out, r_in), mid(l_out, l_in));
+    // dlib lists the eye in the image's right half first; order the eyes left to
+    // right in the image so the frame below has the nose on its positive side.
+    let (first, second) = (mid(r_out, r_in), mid(l_out, l_in));
+    let (re, le, r_out, r_in, l_out, l_in) = if first.x <= second.x {
+        (first, second, r_out, r_in, l_out, l_in)
+    } else {
+        (second, first, l_out, l_in, r_out, r_in)
+    };
     let eye_dist = dist(&re, &le);
     if !(eye_dist.is_finite() && eye_dist > 1.0) {
         return Some(f32::INFINITY);

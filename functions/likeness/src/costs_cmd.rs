@@ -57,16 +57,13 @@ pub const CSV_COLUMNS: [&str; 8] = [
     "co2e_g",
 ];
 
-pub fn run(args: CostsArgs) -> anyhow::Result<()> {
+pub async fn run(args: CostsArgs) -> anyhow::Result<()> {
     let (from, to) =
         cost::parse_range(args.from.as_deref(), args.to.as_deref(), chrono::Utc::now())
             .map_err(anyhow::Error::msg)?;
     let ledger =
         SqliteCosts::open(&database(&args.data_dir)?).context("opening the cost ledger")?;
-    let runtime = tokio::runtime::Runtime::new()?;
-    let lines = runtime.block_on(likeness_core::ledger::CostLedger::lines_between(
-        &ledger, from, to,
-    ))?;
+    let lines = likeness_core::ledger::CostLedger::lines_between(&ledger, from, to).await?;
     let groups = cost::group(&lines, args.group_by);
     let by = serde_json::to_value(args.group_by)?
         .as_str()

@@ -51,8 +51,11 @@ pub fn run(args: JudgeArgs) -> anyhow::Result<()> {
         SubjectArg::Couple => SubjectKind::Couple,
         SubjectArg::Pet => SubjectKind::Pet,
     };
-    let reference = Reference::build(&load(&args.reference)?, subject, None, None)?;
-    let report = judge_candidate(&reference, &load(&args.candidate)?, &qa, None)?;
+    // People are judged by identity distance when the models are there (`likeness models fetch`).
+    let model = likeness::identity::face_model();
+    let model = model.as_deref();
+    let reference = Reference::build(&load(&args.reference)?, subject, None, model)?;
+    let report = judge_candidate(&reference, &load(&args.candidate)?, &qa, model)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());

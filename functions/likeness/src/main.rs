@@ -1,13 +1,16 @@
-use clap::{Parser, Subcommand};
-
 mod analyze_cmd;
 mod costs_cmd;
+mod generate_cmd;
 mod identity_cmd;
 mod judge_cmd;
+mod keys_cmd;
 mod models_cmd;
 mod render_cmd;
 mod styles_cmd;
 mod webhooks_cmd;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 
 /// likeness: portraits that still look like the subject.
 #[derive(Parser)]
@@ -17,8 +20,30 @@ struct Cli {
     command: Command,
 }
 
+#[derive(clap::Args, Clone)]
+struct DataDir {
+    /// Where the embedded stack keeps records, queues and objects.
+    #[arg(long, env = "LIKENESS_DATA_DIR", default_value = ".likeness")]
+    data_dir: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Turn a photo into judged portrait previews on this machine (the whole pipeline).
+    Generate(generate_cmd::GenerateArgs),
+    /// Run the whole service on this machine: object store, records, queues, API.
+    Serve {
+        #[command(flatten)]
+        data: DataDir,
+        /// API port on 127.0.0.1.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// List the style catalogue, or render a contact sheet of every style.
     Styles(styles_cmd::StylesArgs),
     /// Render one photo in one style with the classic engine.
@@ -40,17 +65,48 @@ enum Command {
     Identity(identity_cmd::IdentityArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Issue a new API key for a tenant; it is printed once and stored only as a hash.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// A finance key reads costs across tenants instead of ordering previews.
+        #[arg(long)]
+        finance: bool,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LIKENESS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Styles(args) => styles_cmd::run(args)?,
-        Command::Render(args) => render_cmd::run(args)?,
-        Command::Judge(args) => judge_cmd::run(args)?,
-        Command::Analyze(args) => analyze_cmd::run(args)?,
-        Command::Costs(args) => costs_cmd::run(args)?,
-        Command::Webhooks(args) => webhooks_cmd::run(args)?,
-        Command::Models { action } => models_cmd::run(action)?,
-        Command::Identity(args) => identity_cmd::run(args)?,
+        Command::Generate(args) => generate_cmd::run(args).await,
+        Command::Serve { data, port } => likeness::stack::serve(&data.data_dir, port).await,
+        Command::Keys {
+            command:
+                KeysCommand::Create {
+                    tenant,
+                    finance,
+                    data,
+                },
+        } => keys_cmd::create(&data.data_dir, &tenant, finance).await,
+        Command::Styles(args) => styles_cmd::run(args),
+        Command::Render(args) => render_cmd::run(args),
+        Command::Judge(args) => judge_cmd::run(args),
+        Command::Analyze(args) => analyze_cmd::run(args),
+        Command::Costs(args) => costs_cmd::run(args).await,
+        Command::Webhooks(args) => webhooks_cmd::run(args).await,
+        Command::Models { action } => models_cmd::run(action),
+        Command::Identity(args) => identity_cmd::run(args),
     }
-    Ok(())
 }

@@ -44,11 +44,10 @@ fn preview_id(s: &str) -> anyhow::Result<PreviewId> {
     Ok(id)
 }
 
-pub fn run(args: WebhooksArgs) -> anyhow::Result<()> {
+pub async fn run(args: WebhooksArgs) -> anyhow::Result<()> {
     let db = database(&args.data_dir)?;
     let deliveries = Arc::new(SqliteDeliveries::open(&db).context("opening webhook records")?);
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async {
+    {
         match args.action {
             Action::Attempts { preview_id: id } => {
                 for a in deliveries.attempts_for(&preview_id(&id)?).await? {
@@ -92,5 +91,5 @@ pub fn run(args: WebhooksArgs) -> anyhow::Result<()> {
             }
         }
         Ok(())
-    })
+    }
 }

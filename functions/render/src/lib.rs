@@ -2,6 +2,7 @@
 //! classic (CPU, no weights) engine, and the style signatures QA checks.
 
 pub mod classic;
+pub mod diffusion;
 pub mod engine;
 pub mod sheet;
 pub mod signature;

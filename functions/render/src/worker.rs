@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// The message body the `Render` state sends (see `infra/statemachine/preview.asl.json`).
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -168,8 +169,14 @@ impl RenderWorker {
             tokio::select! {
                 done = &mut rendering => break done,
                 _ = tokio::time::sleep(self.heartbeat) => {
-                    if let Err(e) = self.workflow.send_task_heartbeat(&task.task_token).await {
-                        tracing::warn!(error = %e, "heartbeat");
+                    match self.workflow.send_task_heartbeat(&task.task_token).await {
+                        Ok(()) => {}
+                        // The task timed out or was answered elsewhere: stop working on it.
+                        Err(PortError::Conflict(_) | PortError::NotFound(_)) => {
+                            rendering.abort();
+                            return Err(TaskFailure::new("Render.Abandoned", "the task is no longer waiting for this worker"));
+                        }
+                        Err(e) => tracing::warn!(error = %e, "heartbeat"),
                     }
                 }
             }
@@ -211,9 +218,12 @@ impl RenderWorker {
             }
         };
         let span = tracing::info_span!("render", preview_id = %task.preview_id, style = %task.style, attempt = task.attempt);
-        let _entered = span.enter();
+        self.answer(&task, message, stop).instrument(span).await;
+    }
+
+    async fn answer(&self, task: &RenderTask, message: &QueueMessage, stop: &CancellationToken) {
         let outcome = tokio::select! {
-            outcome = self.render(&task) => outcome,
+            outcome = self.render(task) => outcome,
             _ = stop.cancelled() => Err(TaskFailure::new("Render.Interrupted", "the render worker is shutting down")),
         };
         let answered = match outcome {
@@ -230,7 +240,8 @@ impl RenderWorker {
             }
         };
         match answered {
-            Ok(()) => {
+            // A token that is no longer waiting (timed out, answered elsewhere) is done with.
+            Ok(()) | Err(PortError::Conflict(_) | PortError::NotFound(_)) => {
                 if let Err(e) = self
                     .queue
                     .delete(&self.queue_name, &message.receipt_handle)

