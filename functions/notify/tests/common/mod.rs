@@ -230,6 +230,7 @@ pub fn ready_preview(n: char, url: &str) -> Preview {
         analysis: None,
         rejection_reasons: vec![],
         failure: None,
+        results: None,
         expires_at: now + chrono::Duration::days(7),
     }
 }
