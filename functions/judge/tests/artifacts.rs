@@ -66,10 +66,10 @@ fn two_faces_in_a_person_order_are_extra_faces() {
 #[test]
 fn two_identical_variations_are_near_duplicates_and_only_one_is_delivered() {
     let obama = photo("obama.jpg");
-    let a = render(&obama, "pencil", 4);
-    let report = judge(&obama, SubjectKind::Person, &a, "pencil");
+    let a = render(&obama, "oil", 4);
+    let report = judge(&obama, SubjectKind::Person, &a, "oil");
     assert!(report.passed, "{report:#?}");
-    let qa = common::qa("pencil");
+    let qa = common::qa("oil");
     let candidate = |key: &str, seed| JudgedCandidate {
         key: key.into(),
         seed,
@@ -77,7 +77,7 @@ fn two_identical_variations_are_near_duplicates_and_only_one_is_delivered() {
         report: report.clone(),
     };
     let out = decide(DecisionInput {
-        style: StyleId::new("pencil"),
+        style: StyleId::new("oil"),
         attempt: 1,
         qa,
         params: RenderParams {
