@@ -19,6 +19,11 @@ pub fn reference_key(id: &PreviewId) -> String {
     keys::work(id, "reference.png")
 }
 
+/// Face boxes and the subject box of the reference (JSON).
+pub fn hints_key(id: &PreviewId) -> String {
+    keys::work(id, "hints.json")
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StageOutcome {
     Rejected(Vec<RejectionReason>),
@@ -94,6 +99,22 @@ impl AnalyzeStage<'_> {
         let png = encode_png(&analysis.normalized)?;
         self.blobs
             .put(&reference_key(&preview.id), png, "image/png")
+            .await?;
+        // Where the faces and the subject are, in the reference's pixels: renderers
+        // keep faces detailed with it and the judge frames pets with it.
+        let faces: Vec<_> = analysis
+            .subjects
+            .faces
+            .iter()
+            .map(|f| json!({ "rect": f.rect }))
+            .collect();
+        let hints = json!({ "faces": faces, "subject": analysis.subjects.subject_box });
+        self.blobs
+            .put(
+                &hints_key(&preview.id),
+                hints.to_string().into_bytes(),
+                "application/json",
+            )
             .await?;
         let patch = PreviewPatch {
             analysis: Some(summary),

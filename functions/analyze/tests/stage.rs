@@ -5,7 +5,7 @@
 mod common;
 
 use common::{MemoryBlobs, RecordingWorkflow, ordered};
-use likeness_analyze::stage::{AnalyzeStage, StageOutcome, reference_key};
+use likeness_analyze::stage::{AnalyzeStage, StageOutcome, hints_key, reference_key};
 use likeness_core::ports::{Blobs, Previews, SystemClock};
 use likeness_core::preview::PreviewPatch;
 use likeness_core::{RejectionCode, Status, SubjectKind};
@@ -69,6 +69,9 @@ async fn an_accepted_photo_starts_the_workflow_once_and_leaves_no_upload() {
     assert_eq!(stored.analysis.as_ref().unwrap()["verdict"], "accept");
     let reference = blobs.get(&reference_key(&preview.id)).await.unwrap();
     assert!(image::load_from_memory(&reference).is_ok());
+    let hints: serde_json::Value =
+        serde_json::from_slice(&blobs.get(&hints_key(&preview.id)).await.unwrap()).unwrap();
+    assert_eq!(hints["faces"].as_array().unwrap().len(), 1, "{hints}");
     assert!(
         blobs.list("uploads/").await.unwrap().is_empty(),
         "the raw upload is deleted"
