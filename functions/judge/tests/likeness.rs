@@ -18,12 +18,11 @@ fn a_render_of_biden_fails_likeness_against_obamas_reference() {
 #[test]
 fn a_render_of_obama_passes_in_the_styles_the_classic_engine_preserves() {
     let obama = photo("obama.jpg");
-    for style in ["oil"] {
-        let candidate = render(&obama, style, 3);
-        let report = judge(&obama, SubjectKind::Person, &candidate, style);
-        assert!(report.passed, "{style}: {report:#?}");
-        assert!(report.scores.likeness >= 0.5, "{style}: {report:#?}");
-    }
+    let style = "oil";
+    let candidate = render(&obama, style, 3);
+    let report = judge(&obama, SubjectKind::Person, &candidate, style);
+    assert!(report.passed, "{style}: {report:#?}");
+    assert!(report.scores.likeness >= 0.5, "{style}: {report:#?}");
 }
 
 #[test]

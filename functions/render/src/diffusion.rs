@@ -60,7 +60,7 @@ impl DiffusionEngine {
 
 fn to_box(rect: Rect, width: u32, height: u32) -> Option<SubjectBox> {
     let r = rect.clamped(width as f32, height as f32);
-    (r.width >= 1.0 && r.height >= 1.0).then(|| SubjectBox {
+    (r.width >= 1.0 && r.height >= 1.0).then_some(SubjectBox {
         x: r.x as u32,
         y: r.y as u32,
         width: r.width as u32,
