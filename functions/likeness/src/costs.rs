@@ -7,7 +7,6 @@ use likeness_core::cost::{StageUnits, total_usd};
 use likeness_core::ledger::{CostLedger, MeteredPreview};
 use likeness_core::ports::Previews;
 use likeness_core::{PreviewId, StyleId};
-use std::time::Duration;
 
 /// Memory of the Lambda functions in the SAM template (MB).
 pub const ANALYZE_MEMORY_MB: u64 = 2048;
@@ -54,11 +53,6 @@ pub async fn record(
     {
         tracing::warn!(preview_id = %id, stage, error = %e, "metering a stage");
     }
-}
-
-/// A Lambda invocation of `elapsed` at `memory_mb`, with its storage and queue traffic.
-pub fn lambda(elapsed: Duration, memory_mb: u64) -> StageUnits {
-    StageUnits::lambda(elapsed, memory_mb)
 }
 
 /// DynamoDB write units for writing an item of `bytes` (1 WRU per started KB).

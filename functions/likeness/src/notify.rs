@@ -116,7 +116,7 @@ pub fn lambda(stack: Arc<EmbeddedStack>, runner: Arc<OnceLock<Runner>>) -> FnLam
                 };
                 crate::costs::record(&stack, &id, "workflow", run, None, units).await;
             }
-            let units = crate::costs::lambda(started.elapsed(), crate::costs::GLUE_MEMORY_MB);
+            let units = StageUnits::lambda(started.elapsed(), crate::costs::GLUE_MEMORY_MB);
             crate::costs::record(&stack, &id, "notify", run, None, units).await;
             Ok(serde_json::json!({ "webhook_id": webhook }))
         }

@@ -108,7 +108,7 @@ async fn meter_render_and_judge(stack: &EmbeddedStack, task: &JudgeTask, judge_e
         render,
     )
     .await;
-    let mut judge = costs::lambda(judge_elapsed, costs::JUDGE_MEMORY_MB);
+    let mut judge = StageUnits::lambda(judge_elapsed, costs::JUDGE_MEMORY_MB);
     judge.s3_get = 2 + candidates;
     judge.s3_put = 1;
     costs::record(
@@ -202,7 +202,8 @@ impl Pipeline {
                         .iter()
                         .map(|r| r.verdict.selected.len() as u64)
                         .sum();
-                    let mut units = costs::lambda(started.elapsed(), costs::FINALIZE_MEMORY_MB);
+                    let mut units =
+                        StageUnits::lambda(started.elapsed(), costs::FINALIZE_MEMORY_MB);
                     // Per preview: read the candidate, write WebP and JPEG, read both back.
                     units.s3_get = 3 * delivered;
                     units.s3_put = 2 * delivered;
@@ -282,7 +283,7 @@ impl Pipeline {
             };
             let started = Instant::now();
             let outcome = stage.run(&id).await?;
-            let mut units = costs::lambda(started.elapsed(), costs::ANALYZE_MEMORY_MB);
+            let mut units = StageUnits::lambda(started.elapsed(), costs::ANALYZE_MEMORY_MB);
             units.s3_get = 1;
             units.s3_put = 1;
             // The upload event: sent by S3, received and deleted by the function.
