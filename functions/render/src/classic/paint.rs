@@ -177,7 +177,7 @@ pub fn oil(ctx: &Ctx) -> Rgb {
             relief.at((x + 1).min(w - 1), y) - relief.at(x.saturating_sub(1), y),
             relief.at(x, (y + 1).min(h - 1)) - relief.at(x, y.saturating_sub(1)),
         );
-        let light = 1.0 + tex * 0.7 * (1.0 - 0.7 * ctx.face_full.d[i]) * (-(hx + hy));
+        let light = 1.0 + tex * 0.55 * (1.0 - 0.7 * ctx.face_full.d[i]) * (-(hx + hy));
         let (fx, fy) = (x as f32 / px, y as f32 / px);
         let weave = ((fx * 1.9).sin() * (fy * 1.9).sin()) * 0.5 + 0.5;
         let canvas = 1.0 - 0.04 * tex * weave - 0.03 * tex * hash01(seed ^ 9, x as i32, y as i32);
