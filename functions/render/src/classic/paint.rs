@@ -111,7 +111,7 @@ pub fn oil(ctx: &Ctx) -> Rgb {
     canvas.paint(
         &reference,
         &Layer {
-            half_width: brush * p.background_scale.max(1.0),
+            half_width: brush * p.background_scale.max(1.0) * 1.5,
             aspect: 3.0,
             mask: None,
             error: 0.0,
