@@ -206,7 +206,7 @@ async fn order_and_wait(
                 args.timeout
             );
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
