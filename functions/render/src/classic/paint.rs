@@ -99,9 +99,11 @@ pub fn oil(ctx: &Ctx) -> Rgb {
     let radius = ctx.radius_plane();
     let painted = kuwahara(&ctx.work, &flow, &radius, 8.0);
     let (w, h) = (ctx.w, ctx.h);
+    let full = painted.resized(w, h);
     let reference = Reference {
         colour: &painted,
         flow: &flow,
+        full: &full,
     };
     let under = painted.map_planes(|c| gauss(c, ctx.wr(1.5)));
     let mut canvas = Canvas::new(under.resized(w, h));

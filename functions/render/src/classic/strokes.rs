@@ -31,10 +31,12 @@ pub struct Layer<'a> {
 }
 
 /// What every layer samples: the colour to paint toward and the flow field it
-/// follows, both possibly at a lower resolution than the canvas.
+/// follows, both possibly at a lower resolution than the canvas, and the same
+/// colour at canvas resolution, which every stroke pixel checks to stop at edges.
 pub struct Reference<'a> {
     pub colour: &'a Rgb,
     pub flow: &'a Flow,
+    pub full: &'a Rgb,
 }
 
 impl Canvas {
@@ -117,11 +119,11 @@ impl Canvas {
                 colour,
                 seed: key,
             };
-            self.lay(&stroke, reference, sx, sy);
+            self.lay(&stroke, reference.full);
         }
     }
 
-    fn lay(&mut self, s: &Stroke, reference: &Reference, sx: f32, sy: f32) {
+    fn lay(&mut self, s: &Stroke, full: &Rgb) {
         let (w, h) = (self.colour.w, self.colour.h);
         let reach = s.half_len + s.half_width + 1.0;
         let x0 = (s.cx - reach).floor().max(0.0) as usize;
@@ -153,11 +155,7 @@ impl Canvas {
                     alpha *= (1.0 - (tail - 0.7) / 0.3 * (1.0 - streak)).max(0.0);
                 }
                 // The stroke stops where the subject's colour changes under it.
-                let under = sample_rgb(
-                    reference.colour,
-                    (x as f32 + 0.5) * sx,
-                    (y as f32 + 0.5) * sy,
-                );
+                let under = full.d[y * w + x];
                 let diff = (0..3).map(|k| (under[k] - s.colour[k]).abs()).sum::<f32>() / 3.0;
                 alpha *= 1.0 - ((diff - 0.08) / 0.1).clamp(0.0, 1.0);
                 if alpha <= 0.0 {
@@ -234,6 +232,7 @@ mod tests {
         let r = Reference {
             colour: &reference,
             flow: &flow,
+            full: &reference,
         };
         canvas.paint(&r, &layer, 9);
         canvas.paint(
@@ -280,6 +279,7 @@ mod tests {
         let r = Reference {
             colour: &reference,
             flow: &flow,
+            full: &reference,
         };
         let paint = |seed| {
             let mut c = Canvas::new(reference.clone());
