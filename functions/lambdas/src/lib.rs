@@ -1,4 +1,5 @@
-//! The AWS entry points of likeness. Each Lambda function is a thin `main` in `src/bin/` that builds its clients
+//! The AWS entry points of likeness. Each Lambda function (and the render
+//! worker container) is a thin `main` in `src/bin/` that builds its clients
 //! once from the environment and hands events to a handler here. Handlers take
 //! the ports (`likeness-core`), never SDK clients, so the tests drive them with
 //! the embedded adapters and the fixtures in `events/`.
@@ -10,6 +11,7 @@ pub mod finalize;
 pub mod judge;
 pub mod mark_failed;
 pub mod notify;
+pub mod render_worker;
 pub mod task;
 pub mod webhooks;
 
