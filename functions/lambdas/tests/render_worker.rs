@@ -102,7 +102,10 @@ async fn wait_started(started: &mpsc::Receiver<()>) {
 async fn a_task_is_heartbeaten_rendered_and_answered() {
     let fx = fixture(Duration::from_millis(450)).await;
     let stop = CancellationToken::new();
-    let running = tokio::spawn(run(fx.worker.clone(), 1, stop.clone()));
+    // Two loops: the render outlasts the first visibility timeout (4 heartbeats,
+    // 400 ms), so without the worker extending it the second loop would take
+    // the same message and render it again.
+    let running = tokio::spawn(run(fx.worker.clone(), 2, stop.clone()));
     let deadline = Instant::now() + Duration::from_secs(60);
     while fx.workflow.successes.lock().unwrap().is_empty() {
         assert!(Instant::now() < deadline, "no answer within 60 s");
