@@ -47,8 +47,9 @@ pub fn number(name: &'static str, default: u64) -> Result<u64, ConfigError> {
     }
 }
 
-/// The adapters every function shares: the table and the bucket, with the
-/// queue and workflow clients built lazily-cheap from the same SDK config.
+/// The adapters every function shares: the table and the bucket. Functions
+/// that also need SQS or Step Functions build those clients from the same SDK
+/// config (cheap: the config's HTTP client and credentials are shared).
 #[derive(Clone)]
 pub struct AwsStack {
     pub sdk: aws_config::SdkConfig,
