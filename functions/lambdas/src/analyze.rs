@@ -4,6 +4,7 @@
 //! back the rest of the batch. A photo that cannot make a portrait is not a
 //! failure: analysis rejects it with reasons and the message is done.
 
+use crate::metering::{Meter, write_units};
 use crate::notify::Announcer;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
@@ -21,6 +22,7 @@ pub struct Analyze<'a> {
     pub config: &'a AnalysisConfig,
     /// Tells the tenant about rejected photos; `None` leaves that to polling.
     pub announcer: Option<&'a Announcer>,
+    pub meter: Option<&'a Meter>,
 }
 
 impl Analyze<'_> {
@@ -67,7 +69,21 @@ impl Analyze<'_> {
                 workflow: self.workflow,
                 config: self.config,
             };
-            if let StageOutcome::Rejected(reasons) = stage.run(&id).await? {
+            let started = std::time::Instant::now();
+            let outcome = stage.run(&id).await?;
+            if let Some(meter) = self.meter {
+                let mut units = meter.lambda(started.elapsed());
+                units.s3_get = 1;
+                units.s3_put = 1;
+                // The upload event: sent by S3, received and deleted by the function.
+                for _ in 0..3 {
+                    units.add_sqs_request(body.len() as u64);
+                }
+                units.ddb_rru = 2.0;
+                units.ddb_wru = 2.0 * write_units(4096);
+                meter.record(&id, "analyze", 1, None, units).await;
+            }
+            if let StageOutcome::Rejected(reasons) = outcome {
                 tracing::info!(preview_id = %id, reasons = reasons.len(), "photo rejected");
                 if let Some(announcer) = self.announcer {
                     // The rejection is recorded; a webhook that fails is only logged,

@@ -10,6 +10,7 @@ pub mod config;
 pub mod finalize;
 pub mod judge;
 pub mod mark_failed;
+pub mod metering;
 pub mod notify;
 pub mod render_worker;
 pub mod task;

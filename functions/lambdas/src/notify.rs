@@ -3,6 +3,7 @@
 //! and queues the first delivery attempt on the webhooks queue; delivery and its
 //! retries happen from that queue. Announcing twice queues nothing new.
 
+use crate::metering::Meter;
 use crate::task::{TaskFailed, payload};
 use lambda_runtime::LambdaEvent;
 use likeness_core::ledger::{CostLedger, Deliveries};
@@ -79,7 +80,12 @@ pub struct NotifyTask {
     pub tenant: TenantId,
 }
 
-pub async fn handle(announcer: &Announcer, event: LambdaEvent<Value>) -> Result<Value, TaskFailed> {
+pub async fn handle(
+    announcer: &Announcer,
+    meter: Option<&Meter>,
+    event: LambdaEvent<Value>,
+) -> Result<Value, TaskFailed> {
+    let started = std::time::Instant::now();
     let task: NotifyTask = payload(event.payload, "notify")?;
     if !matches!(task.kind.as_str(), "preview.ready" | "preview.failed") {
         return Err(TaskFailed::new(
@@ -99,6 +105,14 @@ pub async fn handle(announcer: &Announcer, event: LambdaEvent<Value>) -> Result<
         .announce(&task.preview_id)
         .await
         .map_err(|e| TaskFailed::new("Notify.Failed", e))?;
+    if let Some(meter) = meter {
+        // `Notify` runs once per execution, `NotifyFailed` after a failure.
+        let run = if task.kind == "preview.failed" { 2 } else { 1 };
+        let units = meter.lambda(started.elapsed());
+        meter
+            .record(&task.preview_id, "notify", run, None, units)
+            .await;
+    }
     Ok(json!({ "webhook_id": webhook }))
 }
 

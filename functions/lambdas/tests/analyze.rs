@@ -6,9 +6,11 @@ mod common;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use common::{PREVIEW, RecordingWorkflow, Stack, event, lambda_event, photo};
+use likeness_core::ledger::CostLedger;
 use likeness_core::ports::{Blobs, Previews};
 use likeness_core::{PreviewId, Status};
 use likeness_lambdas::analyze::Analyze;
+use likeness_lambdas::metering::Meter;
 use likeness_vision::AnalysisConfig;
 use serde_json::Value;
 
@@ -27,12 +29,14 @@ async fn the_good_upload_starts_its_execution_and_only_the_bad_message_fails() {
         .unwrap();
     let workflow = RecordingWorkflow::default();
     let config = AnalysisConfig::default();
+    let meter = Meter::new(stack.records.clone(), stack.costs.clone(), 2048);
     let analyze = Analyze {
         previews: &*stack.records,
         blobs: &*stack.blobs,
         workflow: &workflow,
         config: &config,
         announcer: None,
+        meter: Some(&meter),
     };
 
     let response = analyze.handle(lambda_event(fixture())).await;
@@ -75,6 +79,17 @@ async fn the_good_upload_starts_its_execution_and_only_the_bad_message_fails() {
     let again = analyze.handle(lambda_event(fixture())).await;
     assert_eq!(again.batch_item_failures.len(), 1);
     assert_eq!(workflow.started.lock().unwrap().len(), 1);
+
+    // The analysis was metered once (the redelivery is the same run).
+    let lines = stack.costs.lines_for(&id).await.unwrap();
+    assert!(!lines.is_empty());
+    assert!(
+        lines.iter().all(|l| l.stage == "analyze" && l.seq == 1),
+        "{lines:?}"
+    );
+    let meters: std::collections::BTreeSet<&str> = lines.iter().map(|l| l.meter.as_str()).collect();
+    assert_eq!(meters.len(), lines.len(), "each meter once: {lines:?}");
+    assert!(lines.iter().any(|l| l.usd > 0.0), "{lines:?}");
 }
 
 #[tokio::test]
@@ -101,6 +116,7 @@ async fn an_unavailable_store_reports_the_message_for_another_delivery() {
         workflow: &workflow,
         config: &config,
         announcer: None,
+        meter: None,
     };
     let response = analyze.handle(lambda_event(sqs)).await;
     let failed: Vec<Value> = response

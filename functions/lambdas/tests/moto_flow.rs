@@ -38,7 +38,7 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Service};
 use likeness_api::{ApiConfig, ApiState, auth};
 use likeness_aws::{DynamoRecords, S3Blobs, S3Endpoint, SqsQueue, StepFunctionsWorkflow};
-use likeness_core::ledger::Deliveries;
+use likeness_core::ledger::{CostLedger, Deliveries};
 use likeness_core::ports::{
     ApiKeyRecord, ApiKeys, Blobs, KeyScope, Previews, Queue, QueueMessage, RandomIds, SystemClock,
     Workflow,
@@ -48,6 +48,7 @@ use likeness_judge::DeliveryConfig;
 use likeness_lambdas::analyze::Analyze;
 use likeness_lambdas::finalize::Finalize;
 use likeness_lambdas::judge::Judge;
+use likeness_lambdas::metering::Meter;
 use likeness_lambdas::notify::{self, Announcer};
 use likeness_lambdas::{TaskFailed, mark_failed};
 use likeness_render::worker::RenderWorker;
@@ -306,6 +307,7 @@ struct Functions {
     catalogue: Catalogue,
     delivery: DeliveryConfig,
     announcer: Announcer,
+    meter: Meter,
     invoked: std::sync::Mutex<Vec<String>>,
 }
 
@@ -322,6 +324,7 @@ impl Functions {
                     blobs: &*self.blobs,
                     catalogue: &self.catalogue,
                     model: None,
+                    meter: Some(&self.meter),
                 }
                 .handle(event)
                 .await
@@ -331,12 +334,13 @@ impl Functions {
                     blobs: &*self.blobs,
                     previews: &*self.records,
                     delivery: &self.delivery,
+                    meter: Some(&self.meter),
                 }
                 .handle(event)
                 .await
             }
             "mark-failed" => mark_failed::handle(&*self.blobs, &*self.records, event).await,
-            "notify" => notify::handle(&self.announcer, event).await,
+            "notify" => notify::handle(&self.announcer, Some(&self.meter), event).await,
             other => panic!("no function {other}"),
         }
     }
@@ -541,12 +545,14 @@ async fn an_upload_goes_from_a_presigned_put_to_a_finalized_preview() {
         Arc::new(SystemClock),
         &infra.webhooks_queue,
     );
+    let meter = Meter::new(records.clone(), records.clone(), 1024);
     let analyze = Analyze {
         previews: &*records,
         blobs: &*blobs,
         workflow: &sfn,
         config: &config,
         announcer: Some(&announcer),
+        meter: Some(&meter),
     };
     let uploads_arn = format!("arn:aws:sqs:{}:{ACCOUNT}:uploads", moto::REGION);
     let response = analyze
@@ -595,6 +601,7 @@ async fn an_upload_goes_from_a_presigned_put_to_a_finalized_preview() {
         catalogue: Catalogue::builtin(),
         delivery: DeliveryConfig::default(),
         announcer,
+        meter,
         invoked: Default::default(),
     };
     let stop = CancellationToken::new();
@@ -675,4 +682,10 @@ async fn an_upload_goes_from_a_presigned_put_to_a_finalized_preview() {
         .unwrap();
     assert_eq!(jobs.len(), 1);
     assert!(jobs[0].body.contains(&events[0].webhook_id));
+    // Every stage that ran was metered into the cost ledger in the table.
+    let lines = records.lines_for(&id).await.unwrap();
+    let stages: std::collections::BTreeSet<&str> = lines.iter().map(|l| l.stage.as_str()).collect();
+    for stage in ["analyze", "render", "judge", "finalize", "notify"] {
+        assert!(stages.contains(stage), "{stage} not metered: {stages:?}");
+    }
 }

@@ -56,11 +56,11 @@ async fn a_ready_preview_is_announced_once() {
         .unwrap();
     let announcer = announcer(&stack);
 
-    let out = handle(&announcer, lambda_event(event("notify-ready.json")))
+    let out = handle(&announcer, None, lambda_event(event("notify-ready.json")))
         .await
         .expect("announced");
     let webhook_id = out["webhook_id"].as_str().expect("a webhook id").to_owned();
-    let again = handle(&announcer, lambda_event(event("notify-ready.json")))
+    let again = handle(&announcer, None, lambda_event(event("notify-ready.json")))
         .await
         .expect("announced again");
     assert_eq!(again["webhook_id"], webhook_id.as_str());
@@ -93,6 +93,7 @@ async fn a_failed_preview_is_announced_as_failed() {
     stack.preview_at(Status::Failed).await;
     let out = handle(
         &announcer(&stack),
+        None,
         lambda_event(event("notify-failed.json")),
     )
     .await
@@ -109,7 +110,7 @@ async fn another_tenants_payload_is_refused() {
     stack.preview_at(Status::Failed).await;
     let mut payload = event("notify-failed.json");
     payload["tenant"] = json!("globex");
-    let err = handle(&announcer(&stack), lambda_event(payload))
+    let err = handle(&announcer(&stack), None, lambda_event(payload))
         .await
         .unwrap_err();
     assert_eq!(err.error, "Notify.WrongTenant");

@@ -70,6 +70,7 @@ async fn judge_scores_the_candidates_the_render_task_made() {
         blobs: &*stack.blobs,
         catalogue: &catalogue,
         model: None,
+        meter: None,
     };
     let verdict = judge
         .handle(lambda_event(payload))
@@ -100,6 +101,7 @@ async fn a_payload_that_does_not_fit_fails_as_bad_payload() {
         blobs: &*stack.blobs,
         catalogue: &catalogue,
         model: None,
+        meter: None,
     };
     let err = judge
         .handle(lambda_event(json!({"preview_id": PREVIEW})))
@@ -122,6 +124,7 @@ async fn a_missing_candidate_fails_with_the_error_name_the_state_machine_catches
         blobs: &*stack.blobs,
         catalogue: &catalogue,
         model: None,
+        meter: None,
     };
     // Nothing was rendered: the reference is missing.
     let err = judge
@@ -146,6 +149,7 @@ async fn finalize_delivers_the_selected_candidate_and_marks_the_preview_ready() 
         blobs: &*stack.blobs,
         previews: &*stack.records,
         delivery: &delivery,
+        meter: None,
     };
     let summary = finalize
         .handle(lambda_event(event("finalize.json")))
