@@ -1,10 +1,11 @@
 //! Calibration table for docs/QA.md: the fixture photos rendered in every style
 //! with the classic engine, each judged against its own photo and a mismatched
-//! one. `cargo run --release -p likeness-judge --example calibrate [SIZE]`
+//! one, people by the dlib identity model (`likeness models fetch` puts it in
+//! the cache). `cargo run --release -p likeness-judge --example calibrate [SIZE]`
 
 use image::RgbImage;
 use likeness_core::{Catalogue, SubjectKind};
-use likeness_judge::{Reference, StyleQa, judge_candidate};
+use likeness_judge::{FaceModel, Reference, StyleQa, judge_candidate};
 use likeness_render::{ClassicEngine, Engine, FaceHint, IdentityHints, RenderRequest};
 use likeness_vision::decode::{DecodeLimits, decode};
 use likeness_vision::faces::detect_faces;
@@ -25,6 +26,13 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(512);
+    let models = likeness_identity::FaceModels::load().unwrap_or_else(|e| {
+        panic!(
+            "identity models unavailable ({e}): run `{}`",
+            likeness_identity::models::FETCH_COMMAND
+        )
+    });
+    let model: &dyn FaceModel = &models;
     let catalogue = Catalogue::builtin();
     let engine = ClassicEngine::new(catalogue.clone());
     // (photo rendered, subject, reference photo it is judged against)
@@ -37,9 +45,9 @@ fn main() {
         ("chelsea.png", SubjectKind::Pet, "coffee.png"),
     ];
     println!(
-        "| render | against | style | likeness | colour | composition | style score | artifacts | passed | identity d | structure | ΔE | misses |"
+        "| render | against | style | likeness | colour | composition | style | artifacts | passed | method | identity d | structure SSIM | ΔE2000 | signature misses |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let only = std::env::args().nth(2);
     for (photo_name, subject, ref_name) in pairs {
         if only.as_deref().is_some_and(|o| o != photo_name) {
@@ -47,7 +55,8 @@ fn main() {
         }
         let photo = load(photo_name);
         let reference_photo = load(ref_name);
-        let reference = Reference::build(&reference_photo, subject, None, None).expect("reference");
+        let reference =
+            Reference::build(&reference_photo, subject, None, Some(model)).expect("reference");
         let hints = IdentityHints {
             faces: detect_faces(&photo)
                 .into_iter()
@@ -64,11 +73,11 @@ fn main() {
             request.long_side = size;
             request.identity = hints.clone();
             let candidate = engine.render(&request).expect("render").remove(0);
-            let r = judge_candidate(&reference, &candidate.image, &qa, None).expect("judge");
+            let r = judge_candidate(&reference, &candidate.image, &qa, Some(model)).expect("judge");
             let m = &r.measurements;
             let f = |v: Option<f32>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
             println!(
-                "| {photo_name} | {ref_name} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} |",
+                "| {photo_name} | {ref_name} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} |",
                 style.id,
                 r.scores.likeness,
                 r.scores.colour,
@@ -80,6 +89,7 @@ fn main() {
                     .collect::<Vec<_>>()
                     .join(" "),
                 if r.passed { "yes" } else { "no" },
+                format!("{:?}", m.likeness_method).to_lowercase(),
                 f(m.identity_distance),
                 f(m.structure_ssim),
                 f(m.palette_delta_e),

@@ -110,11 +110,12 @@ impl Default for StyleQa {
 /// Built-in defaults per style, before the catalogue's `qa` table applies.
 /// Colour tolerances are CIEDE2000 palette distances calibrated on the classic
 /// engine's renders of the fixture photos (docs/QA.md): pop art may move colour
-/// far, watercolour little; drawing media are compared on grey values.
+/// far; watercolour lightens by nature (transparent washes on white paper) but
+/// keeps hues; drawing media are compared on grey values.
 pub fn builtin_defaults(style_id: &str) -> StyleQa {
     let base = StyleQa::default();
     let (colour_tolerance, monochrome, max_clipped) = match style_id {
-        "watercolor" => (12.0, false, base.max_clipped),
+        "watercolor" => (16.0, false, base.max_clipped),
         "oil" => (14.0, false, base.max_clipped),
         "pastel" => (16.0, false, base.max_clipped),
         "pop_art" => (40.0, false, 0.6),

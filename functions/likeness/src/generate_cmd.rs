@@ -40,6 +40,9 @@ pub struct GenerateArgs {
     /// Keep the embedded stack here instead of a temporary directory.
     #[arg(long, env = "LIKENESS_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Styles rendered and judged at once (the state machine's Map concurrency).
+    #[arg(long, default_value_t = PipelineOptions::default().max_concurrency)]
+    max_concurrency: u32,
     /// Give up waiting after this many seconds.
     #[arg(long, default_value_t = 900)]
     timeout: u64,
@@ -84,8 +87,11 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let stack = EmbeddedStack::open(data_dir, 0).await?;
     let engine = likeness::engines::from_environment()?;
-    let pipeline =
-        Arc::new(Pipeline::open(stack, engine, PipelineOptions::default(), data_dir).await?);
+    let options = PipelineOptions {
+        max_concurrency: args.max_concurrency.max(1),
+        ..PipelineOptions::default()
+    };
+    let pipeline = Arc::new(Pipeline::open(stack, engine, options, data_dir).await?);
     let stop = CancellationToken::new();
     let workers = {
         let (pipeline, stop) = (pipeline.clone(), stop.clone());
@@ -200,7 +206,7 @@ async fn order_and_wait(
                 args.timeout
             );
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

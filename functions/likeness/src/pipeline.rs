@@ -122,6 +122,20 @@ async fn meter_render_and_judge(stack: &EmbeddedStack, task: &JudgeTask, judge_e
     .await;
 }
 
+/// Stages that compute for seconds (analysis, judging, encoding) must not hold a
+/// runtime worker thread: on a small machine that starves the timers and
+/// heartbeats of other executions until they time out. On a multi-threaded
+/// runtime the stage first hands its worker's other tasks to another thread; a
+/// current-thread runtime has nowhere to move them, so there it simply runs.
+async fn compute_heavy<F: std::future::Future>(stage: F) -> F::Output {
+    let handle = tokio::runtime::Handle::current();
+    if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+        tokio::task::block_in_place(|| handle.block_on(stage))
+    } else {
+        stage.await
+    }
+}
+
 fn states_error(e: TaskError) -> StatesError {
     StatesError::new(e.error, e.cause)
 }
@@ -178,7 +192,9 @@ impl Pipeline {
                         catalogue: &catalogue,
                         model: model.as_deref(),
                     };
-                    let verdict = stage.judge(&task).await.map_err(states_error)?;
+                    let verdict = compute_heavy(stage.judge(&task))
+                        .await
+                        .map_err(states_error)?;
                     meter_render_and_judge(&stack, &task, started.elapsed()).await;
                     Ok(verdict)
                 }
@@ -196,7 +212,9 @@ impl Pipeline {
                         previews: &*stack.records,
                         delivery: &delivery,
                     };
-                    let summary = stage.finalize(&task).await.map_err(states_error)?;
+                    let summary = compute_heavy(stage.finalize(&task))
+                        .await
+                        .map_err(states_error)?;
                     let delivered: u64 = task
                         .results
                         .iter()
@@ -282,7 +300,7 @@ impl Pipeline {
                 config: &self.analysis,
             };
             let started = Instant::now();
-            let outcome = stage.run(&id).await?;
+            let outcome = compute_heavy(stage.run(&id)).await?;
             let mut units = StageUnits::lambda(started.elapsed(), costs::ANALYZE_MEMORY_MB);
             units.s3_get = 1;
             units.s3_put = 1;

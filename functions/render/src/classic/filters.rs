@@ -152,41 +152,6 @@ pub fn dog(l: &Plane, sigma: f32, k: f32) -> Plane {
     a.zip(&b, |a, b| a - b)
 }
 
-/// Line-integral convolution of seeded noise along the flow: the grain of brush
-/// strokes, `length` samples each way.
-pub fn lic(noise: &Plane, flow: &Flow, length: usize) -> Plane {
-    let (w, h) = (noise.w, noise.h);
-    Plane::from_fn(w, h, |x, y| {
-        let mut sum = noise.at(x, y);
-        let mut n = 1.0;
-        for dir in [1.0f32, -1.0] {
-            let (mut px, mut py) = (x as f32 + 0.5, y as f32 + 0.5);
-            let (mut ptx, mut pty) = (0.0f32, 0.0f32);
-            for _ in 0..length {
-                let xi = (px as usize).min(w - 1);
-                let yi = (py as usize).min(h - 1);
-                let i = yi * w + xi;
-                let (mut tx, mut ty) = (flow.tx.d[i] * dir, flow.ty.d[i] * dir);
-                // Keep walking the same way along the (sign-free) tangent field.
-                if tx * ptx + ty * pty < 0.0 {
-                    tx = -tx;
-                    ty = -ty;
-                }
-                px += tx;
-                py += ty;
-                if px < 0.0 || py < 0.0 || px >= w as f32 || py >= h as f32 {
-                    break;
-                }
-                sum += noise.sample(px, py);
-                n += 1.0;
-                ptx = tx;
-                pty = ty;
-            }
-        }
-        sum / n
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::raster::structure_flow;

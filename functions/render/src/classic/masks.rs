@@ -66,25 +66,28 @@ pub fn subject_mask(img: &Rgb, faces: &[FaceHint], subject: Option<Rect>, face: 
         // No hints: the usual portrait framing, centred and a little low.
         ellipses.push((wf * 0.5, hf * 0.62, wf * 0.36, hf * 0.5));
     }
-    let prior = Plane::from_fn(w, h, |x, y| {
+    let distance = Plane::from_fn(w, h, |x, y| {
         let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
         ellipses
             .iter()
             .map(|&(cx, cy, rx, ry)| {
                 let dx = (px - cx) / rx.max(1.0);
                 let dy = (py - cy) / ry.max(1.0);
-                1.0 - smoothstep(0.8, 1.3, (dx * dx + dy * dy).sqrt())
+                (dx * dx + dy * dy).sqrt()
             })
-            .fold(0.0, f32::max)
+            .fold(f32::INFINITY, f32::min)
     });
+    let prior = distance.map(|d| 1.0 - smoothstep(0.8, 1.3, d));
     let saliency = border_saliency(img);
-    // Saliency may carve the silhouette out of the prior and extend it a little,
-    // never invent a subject far from it.
+    // Saliency may carve the silhouette out of the prior's rim and extend it a
+    // little, never invent a subject far from it, and never hollow out its core:
+    // a dark suit against a dark curtain is still the sitter.
     let wide = gauss(&prior, wf.max(hf) / 12.0);
     let m = Plane::from_fn(w, h, |x, y| {
         let i = y * w + x;
         let (p, s, wd) = (prior.d[i], saliency.d[i], wide.d[i]);
-        (p * (0.3 + 0.7 * s) + 0.05 * s * wd).min(1.0)
+        let core = 1.0 - smoothstep(0.7, 0.95, distance.d[i]);
+        (p * (0.3 + 0.7 * s.max(core)) + 0.05 * s * wd).min(1.0)
     });
     let m = gauss(&m, wf.max(hf) / 120.0);
     let m = m.map(|v| smoothstep(0.15, 0.6, v));

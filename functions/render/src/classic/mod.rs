@@ -10,6 +10,7 @@ mod paint;
 pub mod params;
 mod print;
 pub(crate) mod raster;
+mod strokes;
 
 use crate::engine::{Candidate, Engine, FaceHint, IdentityHints, RenderError, RenderRequest};
 use image::RgbImage;

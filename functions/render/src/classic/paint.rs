@@ -1,9 +1,10 @@
 //! Painted media: watercolor, oil and soft pastel.
 
 use super::Ctx;
-use super::filters::{dog, guided, kuwahara, lic};
+use super::filters::{dog, guided, kuwahara};
 use super::noise::{fbm, hash01, streaks, value};
 use super::raster::{Plane, Rgb, gauss, luma, mix3, saturate, smoothstep, structure_flow};
+use super::strokes::{Canvas, Layer, Reference};
 
 /// Rotate hue by `deg` degrees in YIQ, which keeps luma (and so likeness) fixed.
 pub fn hue_shift(c: [f32; 3], deg: f32) -> [f32; 3] {
@@ -84,9 +85,11 @@ pub fn watercolor(ctx: &Ctx) -> Rgb {
     })
 }
 
-/// Impasto oil: anisotropic Kuwahara patches (small brush on the face, broad in
-/// the background), a warm, dark studio ground, stroke relief lit from the top
-/// left, and canvas weave.
+/// Impasto oil, painted stroke by stroke: an anisotropic-Kuwahara underpainting
+/// (broad in the background, small on the face) gives each stroke its colour;
+/// broad strokes block in everything, medium ones model the figure where it
+/// still differs, short ones shape the face. Stroke relief is lit from the top
+/// left over a warm, dark studio ground and canvas weave.
 pub fn oil(ctx: &Ctx) -> Rgb {
     let p = &ctx.params;
     let mut dice = ctx.dice(0x011);
@@ -95,23 +98,58 @@ pub fn oil(ctx: &Ctx) -> Rgb {
     let flow = structure_flow(&flow_src, ctx.wr(2.5));
     let radius = ctx.radius_plane();
     let painted = kuwahara(&ctx.work, &flow, &radius, 8.0);
-    // Second, smaller pass: rounds off the sector pattern like a blending brush.
-    let small = radius.map(|r| (r * 0.5).max(1.5));
-    let painted = kuwahara(&painted, &flow, &small, 8.0);
-    let (ww, wh) = (ctx.work.w, ctx.work.h);
-    let stroke = ctx.wr(p.stroke * 0.25).max(0.7);
-    let seed = ctx.seed;
-    let grain = Plane::from_fn(ww, wh, |x, y| {
-        value(seed ^ 7, x as f32 / stroke, y as f32 / stroke * 0.9)
-    });
-    let relief = lic(
-        &grain,
-        &flow,
-        (ctx.wr(p.stroke).round() as usize).clamp(2, 24),
-    );
     let (w, h) = (ctx.w, ctx.h);
-    let colour = painted.resized(w, h);
-    let relief = relief.resized(w, h);
+    let reference = Reference {
+        colour: &painted,
+        flow: &flow,
+    };
+    let under = painted.map_planes(|c| gauss(c, ctx.wr(1.5)));
+    let mut canvas = Canvas::new(under.resized(w, h));
+    // Brush sizes in output pixels: `stroke` is the subject brush's width at 1024 px.
+    let brush = p.stroke * ctx.px * ctx.stroke_scale * 0.5;
+    let seed = ctx.seed;
+    canvas.paint(
+        &reference,
+        &Layer {
+            half_width: brush * p.background_scale.max(1.0) * 1.5,
+            aspect: 3.0,
+            mask: None,
+            error: 0.0,
+            jitter: 1.0,
+            salt: 0xB1,
+        },
+        seed,
+    );
+    canvas.paint(
+        &reference,
+        &Layer {
+            half_width: brush,
+            aspect: 2.6,
+            mask: Some(&ctx.subj_full),
+            error: 0.03,
+            jitter: 0.7,
+            salt: 0xB2,
+        },
+        seed,
+    );
+    canvas.paint(
+        &reference,
+        &Layer {
+            half_width: brush * p.face_radius / p.radius.max(0.5),
+            aspect: 2.0,
+            mask: Some(&ctx.face_full),
+            error: 0.02,
+            jitter: 0.3,
+            salt: 0xB3,
+        },
+        seed,
+    );
+    let Canvas {
+        colour,
+        height: relief,
+    } = canvas;
+    // Paint settles: the relief has no knife-sharp steps at stroke borders.
+    let relief = gauss(&relief, ctx.px.max(0.5));
     let subj = &ctx.subj_full;
     let fade = p.background_fade;
     let (px, tex) = (ctx.px, p.texture);
@@ -139,7 +177,7 @@ pub fn oil(ctx: &Ctx) -> Rgb {
             relief.at((x + 1).min(w - 1), y) - relief.at(x.saturating_sub(1), y),
             relief.at(x, (y + 1).min(h - 1)) - relief.at(x, y.saturating_sub(1)),
         );
-        let light = 1.0 + tex * 1.6 * (1.0 - 0.7 * ctx.face_full.d[i]) * (-(hx + hy) * 0.7);
+        let light = 1.0 + tex * 0.55 * (1.0 - 0.7 * ctx.face_full.d[i]) * (-(hx + hy));
         let (fx, fy) = (x as f32 / px, y as f32 / px);
         let weave = ((fx * 1.9).sin() * (fy * 1.9).sin()) * 0.5 + 0.5;
         let canvas = 1.0 - 0.04 * tex * weave - 0.03 * tex * hash01(seed ^ 9, x as i32, y as i32);

@@ -30,7 +30,9 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, visible_at_ms, seq);
 ";
 
-/// How often a long poll looks again for a visible message.
+/// How often a long poll looks again for a visible message. Sends through the
+/// same `SqliteQueue` (or a clone) wake waiting receivers at once; polling is for
+/// delayed messages, expired visibility and other processes' sends.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -44,6 +46,7 @@ pub struct QueueOptions {
 pub struct SqliteQueue {
     conn: Arc<Mutex<Connection>>,
     clock: Arc<dyn Clock>,
+    sent: Arc<tokio::sync::Notify>,
 }
 
 impl SqliteQueue {
@@ -53,6 +56,7 @@ impl SqliteQueue {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             clock,
+            sent: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -203,6 +207,7 @@ impl Queue for SqliteQueue {
             Ok(())
         })
         .await?;
+        self.sent.notify_waiters();
         Ok(id)
     }
 
@@ -215,13 +220,21 @@ impl Queue for SqliteQueue {
     ) -> Result<Vec<QueueMessage>, PortError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
+            // Registered before looking, so a send in between still wakes us.
+            let sent = self.sent.notified();
+            tokio::pin!(sent);
+            sent.as_mut().enable();
             let messages = self
                 .receive_once(queue, max_messages.max(1), visibility)
                 .await?;
             if !messages.is_empty() || tokio::time::Instant::now() >= deadline {
                 return Ok(messages);
             }
-            tokio::time::sleep(POLL_INTERVAL.min(deadline - tokio::time::Instant::now())).await;
+            let pause = POLL_INTERVAL.min(deadline - tokio::time::Instant::now());
+            tokio::select! {
+                _ = sent => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
         }
     }
 
