@@ -5,15 +5,14 @@
 //! production configuration, which requires https).
 
 use crate::stack::EmbeddedStack;
+use likeness_core::PreviewId;
 use likeness_core::cost::StageUnits;
 use likeness_core::ledger::CostLedger;
 use likeness_core::ports::{Blobs, Previews};
-use likeness_core::{PreviewId, StyleId};
 use likeness_embedded::QueueOptions;
 use likeness_notify::{Notifier, NotifyConfig, Portrait, TargetPolicy};
 use likeness_workflow::{FnLambda, Runner, StatesError};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -43,37 +42,6 @@ pub async fn notifier(stack: &EmbeddedStack) -> Result<Notifier, likeness_core::
     ))
 }
 
-/// The delivered previews of a ready preview, as the webhook lists them.
-fn portraits(results: Option<&Value>) -> Vec<Portrait> {
-    let mut out = Vec::new();
-    for style in results.and_then(Value::as_array).into_iter().flatten() {
-        let id = StyleId::new(style["style"].as_str().unwrap_or_default());
-        for (n, p) in style["previews"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            let Some(key) = p["webp"].as_str() else {
-                continue;
-            };
-            let scores: BTreeMap<String, f64> = p["scores"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter_map(|(k, v)| v.as_f64().map(|v| (k.clone(), v)))
-                .collect();
-            out.push(Portrait {
-                style: id.clone(),
-                index: n as u32 + 1,
-                key: key.to_owned(),
-                scores,
-            });
-        }
-    }
-    out
-}
-
 /// Announce the preview's final state (ready, rejected or failed), once.
 pub async fn announce(stack: &EmbeddedStack, id: &PreviewId) -> anyhow::Result<Option<String>> {
     let preview = stack
@@ -85,7 +53,12 @@ pub async fn announce(stack: &EmbeddedStack, id: &PreviewId) -> anyhow::Result<O
     let notifier = notifier(stack).await?;
     let blobs: &dyn Blobs = &*stack.blobs;
     Ok(notifier
-        .emit(&preview, &portraits(preview.results.as_ref()), &cost, blobs)
+        .emit(
+            &preview,
+            &Portrait::from_results(preview.results.as_ref()),
+            &cost,
+            blobs,
+        )
         .await?)
 }
 

@@ -51,6 +51,44 @@ pub struct Portrait {
     pub scores: BTreeMap<String, f64>,
 }
 
+impl Portrait {
+    /// The delivered portraits of a ready preview, read from the `results` that
+    /// finalize recorded (`[{style, previews: [{webp, scores}]}]`).
+    pub fn from_results(results: Option<&serde_json::Value>) -> Vec<Portrait> {
+        let mut out = Vec::new();
+        for style in results
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let id = StyleId::new(style["style"].as_str().unwrap_or_default());
+            for (n, p) in style["previews"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let Some(key) = p["webp"].as_str() else {
+                    continue;
+                };
+                let scores: BTreeMap<String, f64> = p["scores"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, v)| v.as_f64().map(|v| (k.clone(), v)))
+                    .collect();
+                out.push(Portrait {
+                    style: id.clone(),
+                    index: n as u32 + 1,
+                    key: key.to_owned(),
+                    scores,
+                });
+            }
+        }
+        out
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
     #[error("preview {id} is {status}: no webhook event announces that")]

@@ -222,9 +222,24 @@ impl RenderWorker {
     }
 
     async fn answer(&self, task: &RenderTask, message: &QueueMessage, stop: &CancellationToken) {
+        // The message stays invisible while the task is worked on, however long
+        // the engine takes; otherwise another worker would take it and render it twice.
+        let keep_invisible = async {
+            loop {
+                tokio::time::sleep(self.heartbeat).await;
+                if let Err(e) = self
+                    .queue
+                    .change_visibility(&self.queue_name, &message.receipt_handle, self.visibility())
+                    .await
+                {
+                    tracing::warn!(error = %e, "extending the render task's visibility");
+                }
+            }
+        };
         let outcome = tokio::select! {
             outcome = self.render(task) => outcome,
             _ = stop.cancelled() => Err(TaskFailure::new("Render.Interrupted", "the render worker is shutting down")),
+            () = keep_invisible => Err(TaskFailure::new("Render.Crashed", "the visibility loop ended")),
         };
         let answered = match outcome {
             Ok(output) => {
@@ -255,9 +270,15 @@ impl RenderWorker {
         }
     }
 
+    /// How long a received task stays hidden from other workers; extended at
+    /// every heartbeat while the task is worked on.
+    fn visibility(&self) -> Duration {
+        self.heartbeat * 4
+    }
+
     /// Take tasks until `stop` is cancelled; the task in hand is failed back.
     pub async fn run(&self, stop: CancellationToken) {
-        let visibility = self.heartbeat * 4;
+        let visibility = self.visibility();
         while !stop.is_cancelled() {
             let received = tokio::select! {
                 _ = stop.cancelled() => break,

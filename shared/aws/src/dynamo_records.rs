@@ -1,4 +1,5 @@
-//! `Previews` and `ApiKeys` over the single DynamoDB table of DESIGN §4.
+//! `Previews` and `ApiKeys` (and, in `dynamo_ledger`, the cost ledger and
+//! webhook deliveries) over the single DynamoDB table of DESIGN §4.
 //!
 //! A preview is one item (`PREVIEW#{id}` / `META`): the key attributes, the GSI
 //! keys, `status`, `version` and `expires_at` as top-level attributes (so
@@ -21,11 +22,11 @@ use std::sync::Mutex;
 pub const GSI_TENANT: &str = "GSI1";
 pub const GSI_DAY: &str = "GSI2";
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
 pub struct DynamoRecords {
-    client: Client,
-    table: String,
+    pub(crate) client: Client,
+    pub(crate) table: String,
     /// Capacity units DynamoDB reported for this adapter's calls, for the cost ledger.
     consumed: Mutex<f64>,
 }
@@ -38,7 +39,7 @@ impl std::fmt::Debug for DynamoRecords {
     }
 }
 
-fn conditional(code: &str) -> Option<fn(String) -> PortError> {
+pub(crate) fn conditional(code: &str) -> Option<fn(String) -> PortError> {
     match code {
         "ConditionalCheckFailedException" => Some(PortError::Conflict),
         "ResourceNotFoundException" => Some(PortError::Backend),
@@ -50,15 +51,15 @@ fn conditional(code: &str) -> Option<fn(String) -> PortError> {
     }
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: impl ToString) -> AttributeValue {
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn preview_pk(id: &PreviewId) -> String {
+pub(crate) fn preview_pk(id: &PreviewId) -> String {
     format!("PREVIEW#{id}")
 }
 
@@ -97,7 +98,7 @@ fn preview_item(preview: &Preview) -> PortResult<Item> {
     ]))
 }
 
-fn from_doc<T: serde::de::DeserializeOwned>(item: &Item, what: &str) -> PortResult<T> {
+pub(crate) fn from_doc<T: serde::de::DeserializeOwned>(item: &Item, what: &str) -> PortResult<T> {
     let doc = item
         .get("doc")
         .and_then(|v| v.as_s().ok())
@@ -155,13 +156,13 @@ impl DynamoRecords {
         }
     }
 
-    fn record(&self, capacity: Option<&ConsumedCapacity>) {
+    pub(crate) fn record(&self, capacity: Option<&ConsumedCapacity>) {
         if let Some(units) = capacity.and_then(|c| c.capacity_units) {
             *self.consumed.lock().expect("capacity lock") += units;
         }
     }
 
-    async fn put(
+    pub(crate) async fn put(
         &self,
         item: Item,
         condition: &str,
@@ -191,7 +192,12 @@ impl DynamoRecords {
         Ok(())
     }
 
-    async fn get_item(&self, pk: String, sk: &str, what: &str) -> PortResult<Option<Item>> {
+    pub(crate) async fn get_item(
+        &self,
+        pk: String,
+        sk: &str,
+        what: &str,
+    ) -> PortResult<Option<Item>> {
         let out = self
             .client
             .get_item()

@@ -1,6 +1,7 @@
 //! AWS adapters: the `likeness-core` ports over the AWS SDK. No SDK type crosses
 //! the crate boundary except the `SdkConfig` a constructor takes.
 
+mod dynamo_ledger;
 mod dynamo_records;
 mod endpoint;
 mod s3_blobs;

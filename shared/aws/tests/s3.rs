@@ -177,7 +177,10 @@ async fn an_upload_is_announced_on_the_uploads_queue() {
         .unwrap();
     let created: Vec<_> = messages
         .iter()
-        .map(|m| with_zoned_event_times(&m.body))
+        .map(|m| {
+            serde_json::from_str::<likeness_core::s3_event::S3EventNotification>(&m.body)
+                .unwrap_or_else(|e| panic!("S3 event {e}: {}", m.body))
+        })
         // S3 (and moto) first send an s3:TestEvent when the notification is configured.
         .filter(|n| n.event.is_none())
         .flat_map(|n| n.records)
@@ -186,23 +189,4 @@ async fn an_upload_is_announced_on_the_uploads_queue() {
     assert!(created[0].is_object_created());
     assert_eq!(created[0].s3.object.decoded_key(), key);
     assert_eq!(created[0].s3.object.size, photo.len() as u64);
-}
-
-/// moto 5.2.5 writes `eventTime` without a zone (`2026-11-26T13:09:20.929502`)
-/// where S3 writes UTC with `Z`; likeness-core's parser rightly wants the zone.
-/// Only that one field is amended, so every other difference still fails.
-fn with_zoned_event_times(body: &str) -> likeness_core::s3_event::S3EventNotification {
-    let mut value: serde_json::Value =
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("S3 event JSON {e}: {body}"));
-    if let Some(records) = value.get_mut("Records").and_then(|r| r.as_array_mut()) {
-        for record in records {
-            if let Some(serde_json::Value::String(time)) = record.get_mut("eventTime")
-                && !time.ends_with('Z')
-                && !time.contains('+')
-            {
-                time.push('Z');
-            }
-        }
-    }
-    serde_json::from_value(value).unwrap_or_else(|e| panic!("S3 event shape {e}: {body}"))
 }

@@ -20,9 +20,23 @@ pub struct S3EventRecord {
     pub event_version: String,
     pub event_source: String,
     pub aws_region: String,
+    #[serde(deserialize_with = "utc_time")]
     pub event_time: DateTime<Utc>,
     pub event_name: String,
     pub s3: S3Entity,
+}
+
+/// S3 writes `eventTime` as RFC 3339 in UTC (`...Z`); some emulators (moto
+/// before 5.2.5) leave the zone off. A time without a zone is read as UTC,
+/// which is what S3 means; anything else that is not a time is refused.
+fn utc_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    let text = String::deserialize(d)?;
+    if let Ok(t) = DateTime::parse_from_rfc3339(&text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S%.f")
+        .map(|t| t.and_utc())
+        .map_err(|e| serde::de::Error::custom(format!("eventTime `{text}`: {e}")))
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -132,6 +146,31 @@ mod tests {
             sequencer: String::new(),
         };
         assert_eq!(object.decoded_key(), key);
+    }
+
+    #[test]
+    fn an_event_time_without_a_zone_is_utc_and_garbage_is_refused() {
+        let record = |time: &str| {
+            format!(
+                r#"{{"Records":[{{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1",
+                "eventTime":"{time}","eventName":"ObjectCreated:Put","s3":{{"s3SchemaVersion":"1.0",
+                "configurationId":"c","bucket":{{"name":"b","arn":"arn:aws:s3:::b"}},
+                "object":{{"key":"k","size":1}}}}}}]}}"#
+            )
+        };
+        let zoned: S3EventNotification =
+            serde_json::from_str(&record("2026-11-26T13:09:20.929Z")).unwrap();
+        let naive: S3EventNotification =
+            serde_json::from_str(&record("2026-11-26T13:09:20.929")).unwrap();
+        assert_eq!(zoned.records[0].event_time, naive.records[0].event_time);
+        let micros: S3EventNotification =
+            serde_json::from_str(&record("2026-11-26T13:09:20.929502")).unwrap();
+        assert_eq!(
+            micros.records[0].event_time.timestamp_micros() % 1_000_000,
+            929_502
+        );
+        let err = serde_json::from_str::<S3EventNotification>(&record("yesterday")).unwrap_err();
+        assert!(err.to_string().contains("eventTime `yesterday`"), "{err}");
     }
 
     #[test]

@@ -1,0 +1,35 @@
+//! The render worker container (functions/render/Dockerfile): takes render
+//! tasks from SQS until SIGTERM, then fails its in-flight tasks back.
+
+use likeness_core::Catalogue;
+use likeness_lambdas::AwsStack;
+use likeness_lambdas::render_worker::{
+    WorkerSettings, cancel_on_shutdown_signal, engine_from_env, run,
+};
+use likeness_render::worker::RenderWorker;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    likeness_lambdas::init_tracing();
+    let settings = WorkerSettings::from_env()?;
+    let stack = AwsStack::from_env().await?;
+    let catalogue = Arc::new(Catalogue::builtin());
+    let worker = Arc::new(RenderWorker {
+        queue: stack.queue(),
+        queue_name: settings.queue_url.clone(),
+        workflow: stack.task_tokens(),
+        blobs: stack.blobs.clone(),
+        engine: engine_from_env(&catalogue)?,
+        catalogue,
+        heartbeat: settings.heartbeat_interval(),
+        long_side: settings.long_side,
+    });
+    let stop = CancellationToken::new();
+    cancel_on_shutdown_signal(stop.clone());
+    tracing::info!(queue = %settings.queue_url, workers = settings.workers, "render worker started");
+    run(worker, settings.workers, stop).await;
+    tracing::info!("render worker stopped");
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! The judge function: the state machine's `Judge` task.
+
+use crate::metering::Meter;
+use crate::task::{TaskFailed, payload};
+use lambda_runtime::LambdaEvent;
+use likeness_core::Catalogue;
+use likeness_core::cost::StageUnits;
+use likeness_core::ports::Blobs;
+use likeness_judge::FaceModel;
+use likeness_judge::tasks::{JudgeStage, JudgeTask};
+use serde_json::Value;
+
+pub struct Judge<'a> {
+    pub blobs: &'a dyn Blobs,
+    pub catalogue: &'a Catalogue,
+    /// The identity model; without it people are judged by structure only.
+    pub model: Option<&'a dyn FaceModel>,
+    pub meter: Option<&'a Meter>,
+}
+
+impl Judge<'_> {
+    /// The verdict the state machine's `Decide` choice reads.
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, TaskFailed> {
+        let started = std::time::Instant::now();
+        let task: JudgeTask = payload(event.payload, "judge")?;
+        let stage = JudgeStage {
+            blobs: self.blobs,
+            catalogue: self.catalogue,
+            model: self.model,
+        };
+        let verdict = stage.judge(&task).await?;
+        if let Some(meter) = self.meter {
+            meter_render_and_judge(meter, &task, started.elapsed()).await;
+        }
+        Ok(verdict)
+    }
+}
+
+/// The render worker's run (reported in the judge's payload) and the judge's own.
+async fn meter_render_and_judge(meter: &Meter, task: &JudgeTask, elapsed: std::time::Duration) {
+    let candidates = task.render.candidates.len() as u64;
+    let mut render = StageUnits {
+        gpu_seconds: task.render.render_ms as f64 / 1000.0,
+        ..StageUnits::default()
+    };
+    render.s3_get = 2;
+    render.s3_put = candidates;
+    // The task message: sent by the workflow, received and deleted by the worker.
+    for _ in 0..3 {
+        render.add_sqs_request(1024);
+    }
+    let style = Some(&task.style);
+    meter
+        .record(&task.preview_id, "render", task.attempt, style, render)
+        .await;
+    let mut judge = meter.lambda(elapsed);
+    judge.s3_get = 2 + candidates;
+    judge.s3_put = 1;
+    meter
+        .record(&task.preview_id, "judge", task.attempt, style, judge)
+        .await;
+}
+
+/// The identity model from `LIKENESS_MODELS_DIR` (a Lambda layer or the image),
+/// or `None` with a warning: the judge then scores people by structure only.
+pub fn face_model() -> Option<std::sync::Arc<dyn FaceModel>> {
+    match likeness_identity::FaceModels::load() {
+        Ok(models) => Some(std::sync::Arc::new(models)),
+        Err(e) => {
+            tracing::warn!(error = %e, "no identity model: likeness of people is judged by structure only");
+            None
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The Step Functions task functions (judge, finalize, mark-failed) with the
+//! payloads in `events/`, over the embedded stack.
+
+mod common;
+
+use common::{PREVIEW, RecordingWorkflow, Stack, event, lambda_event, photo_png};
+use likeness_core::ports::{Blobs, Previews};
+use likeness_core::{Catalogue, PreviewId, Status};
+use likeness_judge::DeliveryConfig;
+use likeness_lambdas::finalize::Finalize;
+use likeness_lambdas::judge::Judge;
+use likeness_lambdas::mark_failed;
+use likeness_render::ClassicEngine;
+use likeness_render::worker::{RenderTask, RenderWorker};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn id() -> PreviewId {
+    PreviewId::new(PREVIEW)
+}
+
+#[tokio::test]
+async fn judge_scores_the_candidates_the_render_task_made() {
+    let stack = Stack::start().await;
+    stack.preview_at(Status::Rendering).await;
+    stack
+        .blobs
+        .put(
+            &format!("work/{PREVIEW}/reference.png"),
+            photo_png(384),
+            "image/png",
+        )
+        .await
+        .unwrap();
+    // The render worker answers the task message fixture; its candidates land
+    // exactly where the judge payload fixture says.
+    let catalogue = Arc::new(Catalogue::builtin());
+    let worker = RenderWorker {
+        queue: stack.queue.clone(),
+        queue_name: "render".into(),
+        workflow: Arc::new(RecordingWorkflow::default()),
+        blobs: stack.blobs.clone(),
+        engine: Arc::new(ClassicEngine::new((*catalogue).clone())),
+        catalogue: catalogue.clone(),
+        heartbeat: Duration::from_secs(30),
+        long_side: 256,
+    };
+    let task: RenderTask =
+        serde_json::from_value(event("render-task-message.json")).expect("a render task");
+    let rendered = worker.render(&task).await.expect("classic render");
+    let mut payload = event("judge.json");
+    let fixture_keys: Vec<&Value> = payload["render"]["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["key"])
+        .collect();
+    let rendered_keys: Vec<&Value> = rendered["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["key"])
+        .collect();
+    assert_eq!(fixture_keys, rendered_keys);
+    // The state machine passes the worker's output as `render`.
+    payload["render"] = rendered;
+
+    let judge = Judge {
+        blobs: &*stack.blobs,
+        catalogue: &catalogue,
+        model: None,
+        meter: None,
+    };
+    let verdict = judge
+        .handle(lambda_event(payload))
+        .await
+        .expect("a verdict");
+    let decision = verdict["decision"].as_str().unwrap();
+    assert!(
+        ["pass", "retry", "give_up"].contains(&decision),
+        "{verdict}"
+    );
+    assert_eq!(verdict["judged"].as_array().unwrap().len(), 2, "{verdict}");
+    if decision == "retry" {
+        assert!(verdict["parameters"].is_object(), "{verdict}");
+    }
+    assert!(
+        stack
+            .blob_exists(&format!("work/{PREVIEW}/judge/oil.json"))
+            .await,
+        "the judge keeps its carry for the next attempt"
+    );
+}
+
+#[tokio::test]
+async fn a_payload_that_does_not_fit_fails_as_bad_payload() {
+    let stack = Stack::start().await;
+    let catalogue = Catalogue::builtin();
+    let judge = Judge {
+        blobs: &*stack.blobs,
+        catalogue: &catalogue,
+        model: None,
+        meter: None,
+    };
+    let err = judge
+        .handle(lambda_event(json!({"preview_id": PREVIEW})))
+        .await
+        .unwrap_err();
+    let diagnostic = lambda_runtime::Diagnostic::from(err);
+    assert_eq!(diagnostic.error_type, "Task.BadPayload");
+    assert!(
+        diagnostic.error_message.contains("judge payload"),
+        "{}",
+        diagnostic.error_message
+    );
+}
+
+#[tokio::test]
+async fn a_missing_candidate_fails_with_the_error_name_the_state_machine_catches() {
+    let stack = Stack::start().await;
+    let catalogue = Catalogue::builtin();
+    let judge = Judge {
+        blobs: &*stack.blobs,
+        catalogue: &catalogue,
+        model: None,
+        meter: None,
+    };
+    // Nothing was rendered: the reference is missing.
+    let err = judge
+        .handle(lambda_event(event("judge.json")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error, "Storage.Error", "{err}");
+}
+
+#[tokio::test]
+async fn finalize_delivers_the_selected_candidate_and_marks_the_preview_ready() {
+    let stack = Stack::start().await;
+    stack.preview_at(Status::Rendering).await;
+    let candidate = format!("work/{PREVIEW}/candidates/oil/1-0.png");
+    stack
+        .blobs
+        .put(&candidate, photo_png(256), "image/png")
+        .await
+        .unwrap();
+    let delivery = DeliveryConfig::default();
+    let finalize = Finalize {
+        blobs: &*stack.blobs,
+        previews: &*stack.records,
+        delivery: &delivery,
+        meter: None,
+    };
+    let summary = finalize
+        .handle(lambda_event(event("finalize.json")))
+        .await
+        .expect("finalized");
+    assert_eq!(summary["status"], "ready");
+    let previews = &summary["styles"][0]["previews"];
+    let webp = previews[0]["webp"].as_str().unwrap();
+    assert_eq!(webp, format!("previews/acme/{PREVIEW}/oil-1.webp"));
+    assert!(stack.blob_exists(webp).await);
+    assert!(!stack.blob_exists(&candidate).await, "work/ is cleaned up");
+    let stored = stack.records.get(&id()).await.unwrap().unwrap();
+    assert_eq!(stored.status, Status::Ready);
+
+    // Step Functions may run the task again (a Lambda retry): same answer.
+    let again = finalize
+        .handle(lambda_event(event("finalize.json")))
+        .await
+        .expect("finalized again");
+    assert_eq!(again["status"], "ready");
+}
+
+#[tokio::test]
+async fn mark_failed_records_the_timeout_in_the_customers_words() {
+    let stack = Stack::start().await;
+    stack.preview_at(Status::Rendering).await;
+    let leftover = format!("work/{PREVIEW}/reference.png");
+    stack
+        .blobs
+        .put(&leftover, photo_png(64), "image/png")
+        .await
+        .unwrap();
+    let out = mark_failed::handle(
+        &*stack.blobs,
+        &*stack.records,
+        lambda_event(event("mark-failed.json")),
+    )
+    .await
+    .expect("marked failed");
+    assert_eq!(
+        out,
+        json!({"status": "failed", "error": "States.HeartbeatTimeout"})
+    );
+    let stored = stack.records.get(&id()).await.unwrap().unwrap();
+    assert_eq!(stored.status, Status::Failed);
+    assert!(
+        stored.failure.as_deref().unwrap().contains("took too long"),
+        "{:?}",
+        stored.failure
+    );
+    assert!(!stack.blob_exists(&leftover).await);
+}
