@@ -4,7 +4,7 @@
 //! back the rest of the batch. A photo that cannot make a portrait is not a
 //! failure: analysis rejects it with reasons and the message is done.
 
-use crate::metering::{Meter, write_units};
+use crate::metering::Meter;
 use crate::notify::Announcer;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
@@ -80,7 +80,7 @@ impl Analyze<'_> {
                     units.add_sqs_request(body.len() as u64);
                 }
                 units.ddb_rru = 2.0;
-                units.ddb_wru = 2.0 * write_units(4096);
+                units.ddb_wru = 2.0 * likeness_core::cost::ddb_write_units(4096);
                 meter.record(&id, "analyze", 1, None, units).await;
             }
             if let StageOutcome::Rejected(reasons) = outcome {

@@ -1,6 +1,6 @@
 //! The finalize function: the state machine's `Finalize` task.
 
-use crate::metering::{Meter, write_units};
+use crate::metering::Meter;
 use crate::task::{TaskFailed, payload};
 use lambda_runtime::LambdaEvent;
 use likeness_core::ports::{Blobs, Previews};
@@ -37,7 +37,7 @@ impl Finalize<'_> {
             units.s3_get = 3 * delivered;
             units.s3_put = 2 * delivered;
             units.ddb_rru = 1.0;
-            units.ddb_wru = 2.0 * write_units(summary.to_string().len());
+            units.ddb_wru = 2.0 * likeness_core::cost::ddb_write_units(summary.to_string().len());
             meter
                 .record(&task.preview_id, "finalize", 1, None, units)
                 .await;

@@ -4,7 +4,7 @@
 //! Metering never fails the work it measures.
 
 use likeness_core::cost::{PriceTable, StageUnits};
-use likeness_core::ledger::{CostLedger, MeteredPreview, StageMeter};
+use likeness_core::ledger::{CostLedger, StageMeter};
 use likeness_core::ports::{Previews, SystemClock};
 use likeness_core::{PreviewId, StyleId};
 use std::sync::Arc;
@@ -50,9 +50,7 @@ impl Meter {
         StageUnits::lambda(elapsed, self.memory_mb)
     }
 
-    /// Record one run of `stage`. `run` numbers the runs (the attempt for
-    /// render and judge); per-style runs are told apart by the style's place in
-    /// the order, so a redelivered run is recorded once.
+    /// Record one run of `stage` (see `StageMeter::record_run`).
     pub async fn record(
         &self,
         id: &PreviewId,
@@ -61,34 +59,12 @@ impl Meter {
         style: Option<&StyleId>,
         units: StageUnits,
     ) {
-        let preview = match self.previews.get(id).await {
-            Ok(Some(p)) => p,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(preview_id = %id, error = %e, "metering: reading the preview");
-                return;
-            }
-        };
-        let seq = match style.and_then(|s| preview.styles.iter().position(|o| o == s)) {
-            Some(position) => (position as u32 + 1) * 100 + run,
-            None => run,
-        };
-        let metered = MeteredPreview {
-            id: preview.id,
-            tenant: preview.tenant,
-            styles: preview.styles,
-        };
         if let Err(e) = self
             .meter
-            .record_stage(&metered, stage, seq, style, &units)
+            .record_run(&*self.previews, id, stage, run, style, &units)
             .await
         {
             tracing::warn!(preview_id = %id, stage, error = %e, "metering a stage");
         }
     }
-}
-
-/// DynamoDB write units for an item of `bytes` (one per started KB).
-pub fn write_units(bytes: usize) -> f64 {
-    (bytes as u64).div_ceil(1024).max(1) as f64
 }

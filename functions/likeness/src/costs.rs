@@ -4,8 +4,7 @@
 
 use crate::stack::EmbeddedStack;
 use likeness_core::cost::{StageUnits, total_usd};
-use likeness_core::ledger::{CostLedger, MeteredPreview};
-use likeness_core::ports::Previews;
+use likeness_core::ledger::CostLedger;
 use likeness_core::{PreviewId, StyleId};
 
 /// Memory of the Lambda functions in the SAM template (MB).
@@ -19,8 +18,7 @@ pub async fn preview_total(stack: &EmbeddedStack, id: &PreviewId) -> anyhow::Res
 }
 
 /// Record one run of a stage of one preview; metering never fails the stage itself.
-/// `run` numbers the runs of the stage (the attempt for render and judge); per-style
-/// runs are told apart by the style's position in the order.
+/// `run` numbers the runs of the stage (the attempt for render and judge).
 pub async fn record(
     stack: &EmbeddedStack,
     id: &PreviewId,
@@ -29,33 +27,11 @@ pub async fn record(
     style: Option<&StyleId>,
     units: StageUnits,
 ) {
-    let preview = match stack.records.get(id).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::warn!(preview_id = %id, error = %e, "metering: reading the preview");
-            return;
-        }
-    };
-    let seq = match style.and_then(|s| preview.styles.iter().position(|o| o == s)) {
-        Some(position) => (position as u32 + 1) * 100 + run,
-        None => run,
-    };
-    let metered = MeteredPreview {
-        id: preview.id,
-        tenant: preview.tenant,
-        styles: preview.styles,
-    };
     if let Err(e) = stack
         .meter
-        .record_stage(&metered, stage, seq, style, &units)
+        .record_run(&*stack.records, id, stage, run, style, &units)
         .await
     {
         tracing::warn!(preview_id = %id, stage, error = %e, "metering a stage");
     }
-}
-
-/// DynamoDB write units for writing an item of `bytes` (1 WRU per started KB).
-pub fn write_units(bytes: usize) -> f64 {
-    (bytes as u64).div_ceil(1024).max(1) as f64
 }

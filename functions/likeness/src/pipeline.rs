@@ -226,7 +226,8 @@ impl Pipeline {
                     units.s3_get = 3 * delivered;
                     units.s3_put = 2 * delivered;
                     units.ddb_rru = 1.0;
-                    units.ddb_wru = 2.0 * costs::write_units(summary.to_string().len());
+                    units.ddb_wru =
+                        2.0 * likeness_core::cost::ddb_write_units(summary.to_string().len());
                     costs::record(&stack, &task.preview_id, "finalize", 1, None, units).await;
                     Ok(summary)
                 }
@@ -309,7 +310,7 @@ impl Pipeline {
                 units.add_sqs_request(body.len() as u64);
             }
             units.ddb_rru = 2.0;
-            units.ddb_wru = 2.0 * costs::write_units(4096);
+            units.ddb_wru = 2.0 * likeness_core::cost::ddb_write_units(4096);
             costs::record(&self.stack, &id, "analyze", 1, None, units).await;
             if let likeness_analyze::stage::StageOutcome::Rejected(_) = outcome {
                 crate::notify::rejected(&self.stack, &id).await;

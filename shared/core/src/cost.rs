@@ -295,6 +295,11 @@ impl StageUnits {
     }
 }
 
+/// DynamoDB write units for writing an item of `bytes` (one per started KB).
+pub fn ddb_write_units(bytes: usize) -> f64 {
+    (bytes as u64).div_ceil(1024).max(1) as f64
+}
+
 /// The sum of the lines' USD.
 pub fn total_usd(lines: &[CostLine]) -> f64 {
     lines.iter().map(|l| l.usd).sum()

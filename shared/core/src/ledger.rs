@@ -4,7 +4,7 @@
 use crate::cost::{CostError, CostLine, PriceTable, StageRun, StageUnits};
 use crate::error::{PortError, PortResult};
 use crate::ids::{PreviewId, StyleId, TenantId};
-use crate::ports::Clock;
+use crate::ports::{Clock, Previews};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -104,6 +104,38 @@ impl StageMeter {
             .into_iter()
             .filter(|l| l.stage == stage && l.seq == seq)
             .collect())
+    }
+}
+
+impl StageMeter {
+    /// Record one run of `stage` for the preview `id`, read from `previews`.
+    /// `run` numbers the runs (the attempt for render and judge); per-style runs
+    /// are told apart by the style's place in the order, so a redelivered run is
+    /// recorded once. A preview that no longer exists records nothing.
+    pub async fn record_run(
+        &self,
+        previews: &dyn Previews,
+        id: &PreviewId,
+        stage: &str,
+        run: u32,
+        style: Option<&StyleId>,
+        units: &StageUnits,
+    ) -> PortResult<()> {
+        let Some(preview) = previews.get(id).await? else {
+            return Ok(());
+        };
+        let seq = match style.and_then(|s| preview.styles.iter().position(|o| o == s)) {
+            Some(position) => (position as u32 + 1) * 100 + run,
+            None => run,
+        };
+        let metered = MeteredPreview {
+            id: preview.id,
+            tenant: preview.tenant,
+            styles: preview.styles,
+        };
+        self.record_stage(&metered, stage, seq, style, units)
+            .await?;
+        Ok(())
     }
 }
 
