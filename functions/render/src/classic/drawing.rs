@@ -4,8 +4,8 @@
 
 use super::Ctx;
 use super::filters::dog;
-use super::noise::{fbm, hash01, streaks, value};
-use super::raster::{Plane, Rgb, gauss, mix3, smoothstep};
+use super::noise::{Dir, cell, fbm, hash01, streaks, value};
+use super::raster::{Plane, Rgb, gauss, mix3, nth, quantile, smoothstep};
 
 /// Percentile stretch of the tone on the subject, so dim photos still draw.
 fn stretched(l: &Plane, subj: &Plane) -> Plane {
@@ -18,9 +18,9 @@ fn stretched(l: &Plane, subj: &Plane) -> Plane {
     if v.len() < 16 {
         v = l.d.clone();
     }
-    v.sort_by(f32::total_cmp);
-    let lo = v[v.len() / 50];
-    let hi = v[v.len() * 49 / 50].max(lo + 0.05);
+    let n = v.len();
+    let lo = nth(&mut v, n / 50);
+    let hi = nth(&mut v, n * 49 / 50).max(lo + 0.05);
     l.map(|x| ((x - lo) / (hi - lo)).clamp(0.0, 1.0))
 }
 
@@ -47,19 +47,31 @@ fn contour_field(ctx: &Ctx, l: &Plane, sigma: f32, share: f32) -> Plane {
         if v.len() < 16 {
             return None;
         }
-        v.sort_by(f32::total_cmp);
-        Some(v[((v.len() - 1) as f32 * (1.0 - share.clamp(0.001, 0.5))) as usize].max(0.003))
+        Some(quantile(&mut v, 1.0 - share.clamp(0.001, 0.5)).max(0.003))
     };
     let body_only = ctx
         .subj
         .zip(&ctx.face, |s, f| if f < 0.2 { s } else { 0.0 });
     let body = level(&body_only).unwrap_or(0.02);
     let face = level(&ctx.face).unwrap_or(body);
-    for i in 0..out.d.len() {
-        let (f, s) = (ctx.face.d[i], ctx.subj.d[i]);
-        let lvl = body + (face - body) * f;
-        // Outside the subject lines need to be stronger to count.
-        out.d[i] = out.d[i] / lvl * (0.5 + 0.5 * s.max(f));
+    // A drawing does not run into the paper's edge, and the blur's clamped
+    // borders invent edges there: lines fade out over the outer 3 %.
+    let (w, h) = (out.w, out.h);
+    let margin = 0.03 * w.max(h) as f32;
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            let (f, s) = (ctx.face.d[i], ctx.subj.d[i]);
+            let lvl = body + (face - body) * f;
+            let edge = [x, y, w - 1 - x, h - 1 - y]
+                .into_iter()
+                .map(|d| d as f32)
+                .fold(f32::INFINITY, f32::min);
+            let frame = smoothstep(0.0, margin, edge);
+            // Outside the subject lines need to be much stronger to count: a
+            // busy background would otherwise draw as dark blots.
+            out.d[i] = out.d[i] / lvl * (0.35 + 0.65 * s.max(f)) * frame;
+        }
     }
     out
 }
@@ -86,21 +98,29 @@ pub fn line_art(ctx: &Ctx) -> Rgb {
     })
 }
 
-/// Hatching coverage for one layer: parallel strokes at `angle`, `spacing` apart,
-/// growing thicker as `darkness` rises above `start`; broken along their length.
+/// Hatching coverage for one layer: parallel strokes along `dir`, `spacing`
+/// apart, growing thicker as `darkness` rises above `start`; broken along their
+/// length. `wobble` (in spacings) bends the strokes as a hand does.
 #[allow(clippy::too_many_arguments)]
-fn hatch(seed: u64, fx: f32, fy: f32, angle: f32, spacing: f32, darkness: f32, start: f32) -> f32 {
+fn hatch(
+    seed: u64,
+    fx: f32,
+    fy: f32,
+    dir: Dir,
+    spacing: f32,
+    wobble: f32,
+    darkness: f32,
+    start: f32,
+) -> f32 {
     let amount = ((darkness - start) / (1.0 - start)).clamp(0.0, 1.0);
     if amount <= 0.0 {
         return 0.0;
     }
-    let (s, c) = angle.sin_cos();
-    let v = -fx * s + fy * c;
-    let u = fx * c + fy * s;
-    let wobble = 0.6 * fbm(seed, fx, fy, 40.0, 2);
-    let phase = (v / spacing + wobble).fract();
+    let v = -fx * dir.sin + fy * dir.cos;
+    let u = fx * dir.cos + fy * dir.sin;
+    let phase = cell(v / spacing + wobble);
     let line = 1.0 - (phase - 0.5).abs() * 2.0; // 1 at the stroke's centre
-    let breaks = streaks(seed ^ 0xB, u, v, 0.0, spacing * 9.0, spacing * 0.9);
+    let breaks = value(seed ^ 0xB, u / (spacing * 9.0), v / (spacing * 0.9));
     let width = (amount * 1.2).min(1.0);
     smoothstep(1.0 - width, 1.0 - width + 0.25, line) * (0.55 + 0.45 * breaks) * amount.sqrt()
 }
@@ -115,20 +135,35 @@ pub fn pencil(ctx: &Ctx) -> Rgb {
     let field = contour_field(ctx, &l, ctx.wr(p.line_sigma), 0.1 * p.lines);
     let t = 1.0;
     let (w, h) = (ctx.w, ctx.h);
-    let tone = gauss(&l, ctx.wr(1.0)).resized(w, h);
+    let darkness = gauss(&l, ctx.wr(1.0))
+        // Running-sum blurs can overshoot 1 by a rounding error: no NaN from powf.
+        .map(|t| (1.0 - t).max(0.0).powf(0.9))
+        .resized(w, h);
     let field = field.resized(w, h);
     let presence = ctx.presence(0.3);
     let paper = ctx.paper();
     let (seed, px, tex) = (ctx.seed, ctx.px, p.texture);
     let spacing = p.stroke * ctx.stroke_scale;
     let graphite = [0.2, 0.21, 0.24];
+    let layers = [
+        (seed, Dir::new(a0), spacing, 0.12),
+        (seed ^ 1, Dir::new(a0 + 1.45), spacing * 1.1, 0.42),
+        (seed ^ 2, Dir::new(a0 - 0.7), spacing * 0.9, 0.68),
+    ];
+    // Strokes bend over forty pixels: the bend is evaluated on a coarse lattice.
+    let bends = layers.map(|(s, ..)| {
+        Plane::smooth_from_fn(w, h, (3.0 * px).round() as usize, |x, y| {
+            0.6 * fbm(s, x / px, y / px, 40.0, 2)
+        })
+    });
     Rgb::from_fn(w, h, |x, y| {
         let i = y * w + x;
         let (fx, fy) = (x as f32 / px, y as f32 / px);
-        let dark = (1.0 - tone.d[i]).powf(0.9) * presence.d[i];
-        let h1 = hatch(seed, fx, fy, a0, spacing, dark, 0.12);
-        let h2 = hatch(seed ^ 1, fx, fy, a0 + 1.45, spacing * 1.1, dark, 0.42);
-        let h3 = hatch(seed ^ 2, fx, fy, a0 - 0.7, spacing * 0.9, dark, 0.68);
+        let dark = darkness.d[i] * presence.d[i];
+        let [h1, h2, h3] = [0, 1, 2].map(|k| {
+            let (s, dir, spacing, start) = layers[k];
+            hatch(s, fx, fy, dir, spacing, bends[k].d[i], dark, start)
+        });
         let grain = value(seed ^ 3, fx / 1.2, fy / 1.2);
         let shade = 0.35 * dark;
         let contour = smoothstep(t * 0.7, t * 1.4, -field.d[i]);
@@ -156,12 +191,13 @@ pub fn charcoal(ctx: &Ctx) -> Rgb {
     let (seed, px, tex) = (ctx.seed, ctx.px, p.texture);
     let spacing = p.stroke * ctx.stroke_scale;
     let black = [0.07, 0.065, 0.06];
+    let dir = Dir::new(angle);
     Rgb::from_fn(w, h, |x, y| {
         let i = y * w + x;
         let (fx, fy) = (x as f32 / px, y as f32 / px);
         let tone = smudge.d[i] * 0.6 + sharp.d[i] * 0.4;
         let dark = smoothstep(0.15, 1.05, 1.0 - tone) * presence.d[i];
-        let strokes = streaks(seed, fx, fy, angle, spacing * 6.0, spacing * 0.6);
+        let strokes = streaks(seed, fx, fy, dir, spacing * 6.0, spacing * 0.6);
         let tooth =
             value(seed ^ 1, fx / 1.8, fy / 1.8) * 0.6 + hash01(seed ^ 2, x as i32, y as i32) * 0.4;
         let amount = dark * 0.95 + 0.3 * (strokes - 0.5);
@@ -201,14 +237,15 @@ pub fn ink_wash(ctx: &Ctx) -> Rgb {
     let presence = ctx.presence(0.4);
     let paper = ctx.paper();
     let (seed, px, tex) = (ctx.seed, ctx.px, p.texture);
+    let (brush, fibres) = (Dir::new(0.3), Dir::new(fibre_angle));
     Rgb::from_fn(w, h, |x, y| {
         let i = y * w + x;
         let (fx, fy) = (x as f32 / px, y as f32 / px);
         let ink_amount = ((1.0 - wash.d[i]) * 0.75 + edge.d[i] * 4.0) * presence.d[i];
-        let dry = streaks(seed, fx, fy, 0.3, 40.0, 1.5);
+        let dry = streaks(seed, fx, fy, brush, 40.0, 1.5);
         let outline = smoothstep(t * 0.7, t * 1.3, -field.d[i]) * smoothstep(0.15, 0.45, dry);
         let a = (ink_amount + outline).min(1.0);
-        let fibre = streaks(seed ^ 1, fx, fy, fibre_angle, 25.0, 0.8);
+        let fibre = streaks(seed ^ 1, fx, fy, fibres, 25.0, 0.8);
         let paper = paper.map(|v| v * (1.0 - 0.04 * tex * smoothstep(0.8, 1.0, fibre)));
         mix3(paper, [0.08, 0.08, 0.09], a * 0.95)
     })

@@ -1,7 +1,7 @@
 //! Where to keep detail: a soft face mask from boxes and landmarks, and a subject
 //! mask from the subject box, the faces and a border-contrast saliency estimate.
 
-use super::raster::{Plane, Rgb, gauss, smoothstep};
+use super::raster::{Plane, Rgb, gauss, nth, smoothstep};
 use crate::engine::FaceHint;
 use likeness_core::Rect;
 
@@ -44,27 +44,41 @@ pub fn face_mask(w: usize, h: usize, faces: &[FaceHint]) -> Plane {
 }
 
 /// How much of each pixel belongs to the subject (1) rather than the background (0).
-/// A prior from the subject box or the faces (head and shoulders below each face)
-/// is sharpened by saliency: colour distance from the border colour.
+/// A prior from the faces, or else the subject box and the usual framing (head
+/// and shoulders below each head), is sharpened by saliency: colour distance
+/// from the border colour.
 pub fn subject_mask(img: &Rgb, faces: &[FaceHint], subject: Option<Rect>, face: &Plane) -> Plane {
     let (w, h) = (img.w, img.h);
     let (wf, hf) = (w as f32, h as f32);
     // Each prior is an ellipse (cx, cy, rx, ry); a bust is a head plus shoulders.
     let mut ellipses: Vec<(f32, f32, f32, f32)> = Vec::new();
-    if let Some(s) = subject {
-        let c = s.center();
-        ellipses.push((c.x, c.y, s.width * 0.55, s.height * 0.55));
-    } else if !faces.is_empty() {
-        for f in faces {
-            let c = f.rect.center();
-            let (fw, fh) = (f.rect.width, f.rect.height);
-            ellipses.push((c.x, c.y - fh * 0.1, fw * 0.95, fh * 1.05));
-            // Shoulders and chest: wide, starting below the chin, running off the frame.
-            ellipses.push((c.x, f.rect.bottom() + fh * 2.6, fw * 2.3, fh * 2.7));
-        }
-    } else {
-        // No hints: the usual portrait framing, centred and a little low.
+    // A face is a head with the body below it. Without faces (a pet) the
+    // analysis stage's subject box marks the most salient part of the animal,
+    // often just its eyes and nose: it is widened to a head, and the usual
+    // portrait framing, centred and a little low, is kept beside it.
+    let heads: Vec<Rect> = if faces.is_empty() {
         ellipses.push((wf * 0.5, hf * 0.62, wf * 0.36, hf * 0.5));
+        subject
+            .map(|s| {
+                let c = s.center();
+                Rect::new(
+                    c.x - s.width * 0.75,
+                    c.y - s.height * 0.75,
+                    s.width * 1.5,
+                    s.height * 1.5,
+                )
+            })
+            .into_iter()
+            .collect()
+    } else {
+        faces.iter().map(|f| f.rect).collect()
+    };
+    for head in heads {
+        let c = head.center();
+        let (fw, fh) = (head.width, head.height);
+        ellipses.push((c.x, c.y - fh * 0.1, fw * 0.95, fh * 1.05));
+        // Shoulders and chest: wide, starting below the chin, running off the frame.
+        ellipses.push((c.x, head.bottom() + fh * 2.6, fw * 2.3, fh * 2.7));
     }
     let distance = Plane::from_fn(w, h, |x, y| {
         let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
@@ -126,8 +140,8 @@ fn border_saliency(img: &Rgb) -> Plane {
             .sqrt()
     });
     let mut sorted = dist.d.clone();
-    sorted.sort_by(f32::total_cmp);
-    let p90 = sorted[sorted.len() * 9 / 10].max(0.05);
+    let n = sorted.len();
+    let p90 = nth(&mut sorted, n * 9 / 10).max(0.05);
     dist.map(|d| smoothstep(0.1, 0.6, d / p90))
 }
 

@@ -36,11 +36,26 @@ impl Dice {
     }
 }
 
+/// `x.floor()` for |x| < 2^31 without a libm call: the portable x86-64 target
+/// has no rounding instruction, and noise floors twice per sample.
+#[inline]
+pub fn floor(x: f32) -> f32 {
+    let t = x as i32 as f32;
+    if t > x { t - 1.0 } else { t }
+}
+
+/// The position within the unit cell, in [0, 1) for negative `x` too (unlike
+/// `f32::fract`, which is negative there and would cut patterns off along a line).
+#[inline]
+pub fn cell(x: f32) -> f32 {
+    x - floor(x)
+}
+
 /// Smooth value noise in [0, 1], lattice spacing 1.
 #[inline]
 pub fn value(seed: u64, x: f32, y: f32) -> f32 {
-    let xf = x.floor();
-    let yf = y.floor();
+    let xf = floor(x);
+    let yf = floor(y);
     let (xi, yi) = (xf as i32, yf as i32);
     let tx = x - xf;
     let ty = y - yf;
@@ -72,13 +87,39 @@ pub fn fbm(seed: u64, x: f32, y: f32, scale: f32, octaves: u32) -> f32 {
     sum / norm
 }
 
-/// Noise stretched along the direction (cos a, sin a): long thin streaks, the raw
-/// material of hatching and chalk strokes. `length` and `width` are in pixels.
+/// A direction with its sine and cosine worked out once, for per-pixel noise.
+#[derive(Clone, Copy, Debug)]
+pub struct Dir {
+    pub sin: f32,
+    pub cos: f32,
+}
+
+impl Dir {
+    pub fn new(angle: f32) -> Self {
+        let (sin, cos) = angle.sin_cos();
+        Self { sin, cos }
+    }
+
+    /// This direction turned by a small angle (|a| below about 0.6 rad), with a
+    /// polynomial instead of a libm call per pixel.
+    #[inline]
+    pub fn turned(self, a: f32) -> Self {
+        let a2 = a * a;
+        let s = a * (1.0 - a2 / 6.0 * (1.0 - a2 / 20.0));
+        let c = 1.0 - a2 / 2.0 * (1.0 - a2 / 12.0);
+        Self {
+            sin: self.sin * c + self.cos * s,
+            cos: self.cos * c - self.sin * s,
+        }
+    }
+}
+
+/// Noise stretched along `dir`: long thin streaks, the raw material of
+/// hatching and chalk strokes. `length` and `width` are in pixels.
 #[inline]
-pub fn streaks(seed: u64, x: f32, y: f32, angle: f32, length: f32, width: f32) -> f32 {
-    let (s, c) = angle.sin_cos();
-    let u = x * c + y * s;
-    let v = -x * s + y * c;
+pub fn streaks(seed: u64, x: f32, y: f32, dir: Dir, length: f32, width: f32) -> f32 {
+    let u = x * dir.cos + y * dir.sin;
+    let v = -x * dir.sin + y * dir.cos;
     value(seed, u / length, v / width)
 }
 
@@ -100,6 +141,10 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert!(a.iter().all(|v| (-1.0..=1.0).contains(v)));
+        assert!((cell(-0.25) - 0.75).abs() < 1e-6 && (cell(2.5) - 0.5).abs() < 1e-6);
+        let turned = Dir::new(0.7).turned(0.4);
+        let exact = Dir::new(1.1);
+        assert!((turned.sin - exact.sin).abs() < 1e-4 && (turned.cos - exact.cos).abs() < 1e-4);
         let mut d = Dice::new(1, 2);
         assert!((0..100).all(|_| (0.0..1.0).contains(&d.next())));
     }

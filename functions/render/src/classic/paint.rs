@@ -2,22 +2,35 @@
 
 use super::Ctx;
 use super::filters::{dog, guided, kuwahara};
-use super::noise::{fbm, hash01, streaks, value};
+use super::noise::{Dir, fbm, hash01, streaks, value};
 use super::raster::{Plane, Rgb, gauss, luma, mix3, saturate, smoothstep, structure_flow};
 use super::strokes::{Canvas, Layer, Reference};
 
-/// Rotate hue by `deg` degrees in YIQ, which keeps luma (and so likeness) fixed.
-pub fn hue_shift(c: [f32; 3], deg: f32) -> [f32; 3] {
-    let (s, co) = deg.to_radians().sin_cos();
-    let y = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
-    let i = 0.596 * c[0] - 0.274 * c[1] - 0.322 * c[2];
-    let q = 0.211 * c[0] - 0.523 * c[1] + 0.312 * c[2];
-    let (i, q) = (i * co - q * s, i * s + q * co);
-    [
-        y + 0.956 * i + 0.621 * q,
-        y - 0.272 * i - 0.647 * q,
-        y - 1.106 * i + 1.703 * q,
-    ]
+/// A hue rotation in YIQ, which keeps luma (and so likeness) fixed.
+#[derive(Clone, Copy)]
+pub struct HueShift {
+    sin: f32,
+    cos: f32,
+}
+
+impl HueShift {
+    pub fn degrees(deg: f32) -> Self {
+        let (sin, cos) = deg.to_radians().sin_cos();
+        Self { sin, cos }
+    }
+
+    pub fn apply(self, c: [f32; 3]) -> [f32; 3] {
+        let (s, co) = (self.sin, self.cos);
+        let y = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
+        let i = 0.596 * c[0] - 0.274 * c[1] - 0.322 * c[2];
+        let q = 0.211 * c[0] - 0.523 * c[1] + 0.312 * c[2];
+        let (i, q) = (i * co - q * s, i * s + q * co);
+        [
+            y + 0.956 * i + 0.621 * q,
+            y - 0.272 * i - 0.647 * q,
+            y - 1.106 * i + 1.703 * q,
+        ]
+    }
 }
 
 /// Transparent washes on cold-press paper. The tone is laid down as a few flat
@@ -28,11 +41,19 @@ pub fn hue_shift(c: [f32; 3], deg: f32) -> [f32; 3] {
 pub fn watercolor(ctx: &Ctx) -> Rgb {
     let p = &ctx.params;
     let mut dice = ctx.dice(0x3A7E);
-    let hue = dice.range(-10.0, 10.0);
+    let hue = HueShift::degrees(dice.range(-10.0, 10.0));
     let sat = p.saturation * dice.range(0.9, 1.1);
     let abs = ctx.abstracted();
     // Colour bleeds within a wash: it is softer than the value structure.
     let colour = abs.map_planes(|c| gauss(c, ctx.wr(1.5)));
+    let colour = Rgb {
+        d: colour
+            .d
+            .iter()
+            .map(|&c| saturate(hue.apply(c), sat).map(|v| v.clamp(0.0, 1.0)))
+            .collect(),
+        ..colour
+    };
     let tone = abs.luma();
     let lines = dog(&tone, ctx.wr(p.line_sigma), 1.6);
     let t = ctx.ink_threshold(&lines, 0.04 * p.lines);
@@ -61,18 +82,25 @@ pub fn watercolor(ctx: &Ctx) -> Rgb {
     let presence = ctx.presence(0.35);
     let paper = ctx.paper();
     let (px, tex) = (ctx.px, p.texture);
+    // Wash edges wander and pigment pools over tens of pixels: evaluated on a
+    // coarse lattice. Granulation and paper bump are per pixel.
+    let step = |feature: f32| (feature * px).round() as usize;
+    let wander = Plane::smooth_from_fn(w, h, step(4.0), |x, y| {
+        0.55 * fbm(seed ^ 0x77, x / px, y / px, 70.0, 2)
+    });
+    let turbulence =
+        Plane::smooth_from_fn(w, h, step(8.0), |x, y| fbm(seed, x / px, y / px, 150.0, 2));
     Rgb::from_fn(w, h, |x, y| {
         let i = y * w + x;
         let (fx, fy) = (x as f32 / px, y as f32 / px);
-        let wob = 0.55 * fbm(seed ^ 0x77, fx, fy, 70.0, 2);
-        let q = band_at(1.0 - tone.d[i], ctx.face_full.d[i], wob);
+        let q = band_at(1.0 - tone.d[i], ctx.face_full.d[i], wander.d[i]);
         let rim = (q - rim_ref.d[i]).max(0.0);
-        let c = saturate(hue_shift(colour.d[i], hue), sat).map(|v| v.clamp(0.0, 1.0));
+        let c = colour.d[i];
         // Scale the pigment's absorption so the wash has the band's value.
         let target = 0.8 * q;
         let absorb = (1.0 - luma(c)).max(0.06);
         let gran = fbm(seed ^ 1, fx, fy, 2.2, 2);
-        let turb = fbm(seed, fx, fy, 150.0, 2);
+        let turb = turbulence.d[i];
         let density =
             target / absorb * (1.0 + 0.25 * tex * turb + 0.3 * tex * gran) * (1.0 + 4.0 * rim);
         let wash = c.map(|v| (1.0 - (1.0 - v) * density).clamp(0.0, 1.0));
@@ -156,6 +184,9 @@ pub fn oil(ctx: &Ctx) -> Rgb {
     let fade = p.background_fade;
     let (px, tex) = (ctx.px, p.texture);
     let ground = [0.16 + warmth, 0.12, 0.09];
+    // The weave is a product of two sines: one table per axis.
+    let weave_x: Vec<f32> = (0..w).map(|x| (x as f32 / px * 1.9).sin()).collect();
+    let weave_y: Vec<f32> = (0..h).map(|y| (y as f32 / px * 1.9).sin()).collect();
     Rgb::from_fn(w, h, |x, y| {
         let i = y * w + x;
         let c = saturate(colour.d[i], p.saturation);
@@ -180,8 +211,7 @@ pub fn oil(ctx: &Ctx) -> Rgb {
             relief.at(x, (y + 1).min(h - 1)) - relief.at(x, y.saturating_sub(1)),
         );
         let light = 1.0 + tex * 0.55 * (1.0 - 0.7 * ctx.face_full.d[i]) * (-(hx + hy));
-        let (fx, fy) = (x as f32 / px, y as f32 / px);
-        let weave = ((fx * 1.9).sin() * (fy * 1.9).sin()) * 0.5 + 0.5;
+        let weave = weave_x[x] * weave_y[y] * 0.5 + 0.5;
         let canvas = 1.0 - 0.04 * tex * weave - 0.03 * tex * hash01(seed ^ 9, x as i32, y as i32);
         c.map(|v| (v * light * canvas).clamp(0.0, 1.0))
     })
@@ -194,28 +224,42 @@ pub fn pastel(ctx: &Ctx) -> Rgb {
     let p = &ctx.params;
     let mut dice = ctx.dice(0xFA57);
     let angle = dice.range(0.5, 1.1);
-    let hue = dice.range(-8.0, 8.0);
+    let hue = HueShift::degrees(dice.range(-8.0, 8.0));
     let abs = ctx.abstracted();
     let lines = dog(&abs.luma(), ctx.wr(p.line_sigma), 1.6);
     let t = ctx.ink_threshold(&lines, 0.06 * p.lines);
     let (w, h) = (ctx.w, ctx.h);
-    let colour = abs.resized(w, h);
+    let colour = Rgb {
+        d: abs
+            .d
+            .iter()
+            .map(|&c| saturate(hue.apply(c), p.saturation))
+            .collect(),
+        ..abs
+    }
+    .resized(w, h);
     let lines = lines.resized(w, h);
     let presence = ctx.presence(0.45);
     let paper = ctx.paper();
     let (seed, px, tex) = (ctx.seed, ctx.px, p.texture);
     let len = p.stroke * 3.0 * ctx.stroke_scale;
     let wid = p.stroke * 0.35 * ctx.stroke_scale;
+    let (dir, cross) = (Dir::new(angle), Dir::new(angle + 1.2));
+    // The hand's slow drift, coarse: it spans ninety pixels.
+    let wobble = Plane::smooth_from_fn(w, h, (4.0 * px).round() as usize, |x, y| {
+        0.35 * fbm(seed ^ 3, x / px, y / px, 90.0, 2)
+    });
     Rgb::from_fn(w, h, |x, y| {
         let i = y * w + x;
         let (fx, fy) = (x as f32 / px, y as f32 / px);
-        let c = saturate(hue_shift(colour.d[i], hue), p.saturation);
-        let c = c.map(|v| v * (0.93 + 0.14 * s_jitter(seed, fx, fy, angle, len, wid)));
+        let c = colour.d[i];
+        // Each chalk stroke is a slightly different stick.
+        let stick = streaks(seed ^ 0x51, fx, fy, dir, len * 1.5, wid * 1.5);
+        let c = c.map(|v| v * (0.93 + 0.14 * stick));
         // Light and low in contrast: chalk never reaches photographic blacks.
         let c = c.map(|v| 0.3 + 0.68 * v.clamp(0.0, 1.0));
-        let wobble = 0.35 * fbm(seed ^ 3, fx, fy, 90.0, 2);
-        let s1 = streaks(seed ^ 4, fx, fy, angle + wobble, len, wid);
-        let s2 = streaks(seed ^ 5, fx, fy, angle + 1.2 + wobble, len * 0.8, wid);
+        let s1 = streaks(seed ^ 4, fx, fy, dir.turned(wobble.d[i]), len, wid);
+        let s2 = streaks(seed ^ 5, fx, fy, cross.turned(wobble.d[i]), len * 0.8, wid);
         let tooth = value(seed ^ 6, fx / 1.4, fy / 1.4);
         let pressure = presence.d[i];
         let cover = smoothstep(
@@ -234,9 +278,4 @@ pub fn pastel(ctx: &Ctx) -> Rgb {
         let line_col = c.map(|v| v * 0.45);
         mix3(out, line_col, ink * 0.8)
     })
-}
-
-/// Per-stroke lightness jitter: each chalk stroke is a slightly different stick.
-fn s_jitter(seed: u64, fx: f32, fy: f32, angle: f32, len: f32, wid: f32) -> f32 {
-    streaks(seed ^ 0x51, fx, fy, angle, len * 1.5, wid * 1.5)
 }

@@ -3,8 +3,9 @@
 
 use super::Ctx;
 use super::filters::dog;
+use super::noise::cell;
 use super::params::parse_hex;
-use super::raster::{Rgb, gauss, smoothstep};
+use super::raster::{Rgb, gauss, quantile, smoothstep};
 
 const DEFAULT_PALETTE: [[f32; 3]; 5] = [
     [0.08, 0.06, 0.12],
@@ -35,9 +36,11 @@ pub fn pop_art(ctx: &Ctx) -> Rgb {
     if tones.len() < 16 {
         tones = l.d.clone();
     }
-    tones.sort_by(f32::total_cmp);
-    let q = |t: &[f32], f: f32| t[((t.len() - 1) as f32 * f) as usize];
-    let (t1, t2, t3) = (q(&tones, 0.2), q(&tones, 0.5), q(&tones, 0.78));
+    let (t1, t2, t3) = (
+        quantile(&mut tones, 0.2),
+        quantile(&mut tones, 0.5),
+        quantile(&mut tones, 0.78),
+    );
     // The face gets its own bands, so its features survive the few inks.
     let mut face_tones: Vec<f32> =
         l.d.iter()
@@ -45,12 +48,11 @@ pub fn pop_art(ctx: &Ctx) -> Rgb {
             .filter(|(_, f)| **f > 0.8)
             .map(|(v, _)| *v)
             .collect();
-    face_tones.sort_by(f32::total_cmp);
     let (f1, f2, f3) = if face_tones.len() >= 16 {
         (
-            q(&face_tones, 0.15),
-            q(&face_tones, 0.45),
-            q(&face_tones, 0.75),
+            quantile(&mut face_tones, 0.15),
+            quantile(&mut face_tones, 0.45),
+            quantile(&mut face_tones, 0.75),
         )
     } else {
         (t1, t2, t3)
@@ -60,7 +62,7 @@ pub fn pop_art(ctx: &Ctx) -> Rgb {
     let (w, h) = (ctx.w, ctx.h);
     let tone = l.resized(w, h);
     let field = field.resized(w, h);
-    let cell = p.stroke * ctx.stroke_scale * ctx.px;
+    let dot_pitch = p.stroke * ctx.stroke_scale * ctx.px;
     let (sa, ca) = std::f32::consts::FRAC_PI_4.sin_cos();
     Rgb::from_fn(w, h, |x, y| {
         let i = y * w + x;
@@ -84,9 +86,9 @@ pub fn pop_art(ctx: &Ctx) -> Rgb {
             palette[1]
         } else if v < t3 {
             // Halftone: shadow-ink dots on the mid ink, larger where darker.
-            let (fx, fy) = (x as f32 / cell, y as f32 / cell);
+            let (fx, fy) = (x as f32 / dot_pitch, y as f32 / dot_pitch);
             let (u, vv) = (fx * ca + fy * sa, -fx * sa + fy * ca);
-            let (du, dv) = (u.fract() - 0.5, vv.fract() - 0.5);
+            let (du, dv) = (cell(u) - 0.5, cell(vv) - 0.5);
             let r = 0.5 * (1.0 - smoothstep(t2, t3, v)).sqrt();
             if du * du + dv * dv < r * r {
                 palette[1]

@@ -39,6 +39,33 @@ impl Plane {
         Self { w, h, d }
     }
 
+    /// A smooth field evaluated on a lattice `step` pixels apart and
+    /// interpolated in between: for low-frequency noise, whose features span
+    /// many pixels, this looks the same as evaluating every pixel at a fraction
+    /// of the cost. `f` takes pixel coordinates.
+    pub fn smooth_from_fn(
+        w: usize,
+        h: usize,
+        step: usize,
+        f: impl Fn(f32, f32) -> f32 + Sync,
+    ) -> Self {
+        let step = step.max(1);
+        if step == 1 {
+            return Self::from_fn(w, h, |x, y| f(x as f32, y as f32));
+        }
+        let (gw, gh) = (w.div_ceil(step) + 1, h.div_ceil(step) + 1);
+        let grid = Self::from_fn(gw, gh, |gx, gy| f((gx * step) as f32, (gy * step) as f32));
+        let inv = 1.0 / step as f32;
+        Self::from_fn(w, h, |x, y| {
+            let (gx, gy) = (x / step, y / step);
+            let (tx, ty) = ((x % step) as f32 * inv, (y % step) as f32 * inv);
+            let i = gy * gw + gx;
+            let top = grid.d[i] + (grid.d[i + 1] - grid.d[i]) * tx;
+            let bottom = grid.d[i + gw] + (grid.d[i + gw + 1] - grid.d[i + gw]) * tx;
+            top + (bottom - top) * ty
+        })
+    }
+
     #[inline]
     pub fn at(&self, x: usize, y: usize) -> f32 {
         self.d[y * self.w + x]
@@ -115,6 +142,8 @@ impl Rgb {
     pub fn to_image(&self) -> RgbImage {
         let mut out = RgbImage::new(self.w as u32, self.h as u32);
         for (p, c) in out.pixels_mut().zip(&self.d) {
+            // A NaN would quietly become a black pixel.
+            debug_assert!(c.iter().all(|v| !v.is_nan()), "NaN in a render");
             for k in 0..3 {
                 p[k] = (c[k].clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
             }
@@ -194,6 +223,17 @@ pub fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
     t * t * (3.0 - 2.0 * t)
 }
 
+/// The `q` quantile (0..1) of `v`, as `v` sorted would hold it at index
+/// `(len - 1) * q`, found in linear time. Reorders `v`. Panics on an empty slice.
+pub fn quantile(v: &mut [f32], q: f32) -> f32 {
+    nth(v, ((v.len() - 1) as f32 * q.clamp(0.0, 1.0)) as usize)
+}
+
+/// The value `v` sorted would hold at index `k`, in linear time. Reorders `v`.
+pub fn nth(v: &mut [f32], k: usize) -> f32 {
+    *v.select_nth_unstable_by(k, f32::total_cmp).1
+}
+
 /// Scale saturation around the pixel's own luma.
 #[inline]
 pub fn saturate(c: [f32; 3], s: f32) -> [f32; 3] {
@@ -203,50 +243,7 @@ pub fn saturate(c: [f32; 3], s: f32) -> [f32; 3] {
 
 /// Running-sum box blur along rows then columns: O(1) per pixel whatever the radius.
 pub fn box_blur(p: &Plane, r: usize) -> Plane {
-    if r == 0 {
-        return p.clone();
-    }
-    let rows = box_rows(&p.d, p.w, p.h, r);
-    let t = transpose(&rows, p.w, p.h);
-    let cols = box_rows(&t, p.h, p.w, r);
-    Plane {
-        w: p.w,
-        h: p.h,
-        d: transpose(&cols, p.h, p.w),
-    }
-}
-
-fn box_rows(d: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
-    let mut out = vec![0.0; w * h];
-    out.par_chunks_mut(w)
-        .zip(d.par_chunks(w))
-        .for_each(|(o, row)| {
-            let n = (2 * r + 1) as f32;
-            let get = |i: isize| row[i.clamp(0, w as isize - 1) as usize];
-            let mut acc: f32 = (-(r as isize)..=r as isize).map(get).sum();
-            for (x, v) in o.iter_mut().enumerate() {
-                *v = acc / n;
-                let xi = x as isize;
-                acc += get(xi + r as isize + 1) - get(xi - r as isize);
-            }
-        });
-    let _ = h;
-    out
-}
-
-fn transpose(d: &[f32], w: usize, h: usize) -> Vec<f32> {
-    let mut out = vec![0.0; w * h];
-    const B: usize = 32;
-    for by in (0..h).step_by(B) {
-        for bx in (0..w).step_by(B) {
-            for y in by..(by + B).min(h) {
-                for x in bx..(bx + B).min(w) {
-                    out[x * h + y] = d[y * w + x];
-                }
-            }
-        }
-    }
-    out
+    blur_passes(p, &[r])
 }
 
 /// Gaussian approximated by three box passes (within a few percent of the true kernel).
@@ -259,12 +256,77 @@ pub fn gauss(p: &Plane, sigma: f32) -> Plane {
     let wl = if (wi as i32) % 2 == 0 { wi - 1.0 } else { wi };
     let wu = wl + 2.0;
     let m = ((12.0 * sigma * sigma - 3.0 * wl * wl - 12.0 * wl - 9.0) / (-4.0 * wl - 4.0)).round();
-    let mut out = p.clone();
-    for i in 0..3 {
+    let radii: [usize; 3] = std::array::from_fn(|i| {
         let width = if (i as f32) < m { wl } else { wu };
-        out = box_blur(&out, ((width - 1.0) / 2.0).max(0.0) as usize);
+        ((width - 1.0) / 2.0).max(0.0) as usize
+    });
+    blur_passes(p, &radii)
+}
+
+/// Box passes of the given radii, all along rows, then all along columns (with
+/// clamped borders the two directions commute, so this equals alternating
+/// them). Columns are summed a whole row at a time, so memory is read in order
+/// and no transpose is needed.
+fn blur_passes(p: &Plane, radii: &[usize]) -> Plane {
+    let (w, h) = (p.w, p.h);
+    if w == 0 || h == 0 || radii.iter().all(|&r| r == 0) {
+        return p.clone();
     }
-    out
+    let mut d = p.d.clone();
+    d.par_chunks_mut(w).for_each(|row| {
+        let mut scratch = vec![0.0f32; w];
+        for &r in radii.iter().filter(|&&r| r > 0) {
+            box_line(row, &mut scratch, r);
+            row.copy_from_slice(&scratch);
+        }
+    });
+    let mut out = vec![0.0f32; w * h];
+    for &r in radii.iter().filter(|&&r| r > 0) {
+        box_columns(&d, &mut out, w, h, r);
+        std::mem::swap(&mut d, &mut out);
+    }
+    Plane { w, h, d }
+}
+
+/// One box pass along a line with clamped ends.
+fn box_line(src: &[f32], dst: &mut [f32], r: usize) {
+    let n = src.len();
+    let inv = 1.0 / (2 * r + 1) as f32;
+    let last = n - 1;
+    let get = |i: isize| src[i.clamp(0, last as isize) as usize];
+    let mut acc: f32 = (-(r as isize)..=r as isize).map(get).sum();
+    for (x, v) in dst.iter_mut().enumerate() {
+        *v = acc * inv;
+        let xi = x as isize;
+        acc += get(xi + r as isize + 1) - get(xi - r as isize);
+    }
+}
+
+/// One box pass down every column at once: a running sum per column, updated a
+/// row at a time.
+fn box_columns(src: &[f32], dst: &mut [f32], w: usize, h: usize, r: usize) {
+    let inv = 1.0 / (2 * r + 1) as f32;
+    let row = |y: isize| {
+        let y = y.clamp(0, h as isize - 1) as usize;
+        &src[y * w..(y + 1) * w]
+    };
+    let mut acc = vec![0.0f32; w];
+    for dy in -(r as isize)..=r as isize {
+        for (a, v) in acc.iter_mut().zip(row(dy)) {
+            *a += v;
+        }
+    }
+    for y in 0..h {
+        let out = &mut dst[y * w..(y + 1) * w];
+        let (add, sub) = (
+            row(y as isize + r as isize + 1),
+            row(y as isize - r as isize),
+        );
+        for (((o, a), p), m) in out.iter_mut().zip(acc.iter_mut()).zip(add).zip(sub) {
+            *o = *a * inv;
+            *a += p - m;
+        }
+    }
 }
 
 /// Central-difference gradients.
