@@ -91,17 +91,21 @@ pub fn load_photo(path: &Path) -> anyhow::Result<RgbImage> {
     Ok(img.to_rgb8())
 }
 
-/// Face boxes guide where detail is kept; with none found the engine falls back
-/// to its saliency and framing prior.
+/// Face boxes guide where detail is kept. With no face found (a pet), the
+/// salient region stands in for the head, as the analysis stage does it.
 pub fn identity_hints(photo: &RgbImage) -> IdentityHints {
-    IdentityHints {
-        faces: likeness_vision::faces::detect_faces(photo)
-            .into_iter()
-            .map(|f| FaceHint {
-                rect: f.rect,
-                landmarks: None,
-            })
-            .collect(),
-        subject: None,
-    }
+    let faces: Vec<FaceHint> = likeness_vision::faces::detect_faces(photo)
+        .into_iter()
+        .map(|f| FaceHint {
+            rect: f.rect,
+            landmarks: None,
+        })
+        .collect();
+    let subject = if faces.is_empty() {
+        let gray = image::imageops::grayscale(photo);
+        likeness_vision::saliency::salient_box(&gray).map(|(b, _)| b)
+    } else {
+        None
+    };
+    IdentityHints { faces, subject }
 }

@@ -2,7 +2,7 @@
 //! against OpenCV's `stylization` and `xphoto.oilPainting` on the same photo and
 //! size in the same run (Python, `opencv-contrib-python-headless`).
 //!
-//! `cargo bench -p likeness-render --bench render -- [PHOTO] [--runs N] [--size PX] [--python PATH]`
+//! `cargo bench -p likeness-render --bench render -- [PHOTO] [--runs N] [--size PX] [--python PATH] [--style ID] [--out DIR]`
 
 use image::RgbImage;
 use likeness_core::Catalogue;
@@ -40,11 +40,15 @@ fn main() {
         env!("CARGO_MANIFEST_DIR")
     );
     let (mut runs, mut size, mut python) = (5usize, 1024u32, "python3".to_string());
+    let mut only: Option<String> = None;
+    let mut out_dir: Option<std::path::PathBuf> = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--runs" => runs = args.next().and_then(|v| v.parse().ok()).unwrap_or(runs),
             "--size" => size = args.next().and_then(|v| v.parse().ok()).unwrap_or(size),
             "--python" => python = args.next().unwrap_or(python),
+            "--style" => only = args.next(),
+            "--out" => out_dir = args.next().map(Into::into),
             "--bench" => {}
             p => photo_path = p.to_string(),
         }
@@ -56,17 +60,21 @@ fn main() {
             std::process::exit(2);
         }
     };
-    // Faces from the same detector the CLI uses; detection is not timed.
-    let hints = IdentityHints {
-        faces: likeness_vision::faces::detect_faces(&photo)
-            .into_iter()
-            .map(|f| FaceHint {
-                rect: f.rect,
-                landmarks: None,
-            })
-            .collect(),
-        subject: None,
+    // Hints as the CLI makes them (faces, or the salient region when there is
+    // none); not timed.
+    let faces: Vec<FaceHint> = likeness_vision::faces::detect_faces(&photo)
+        .into_iter()
+        .map(|f| FaceHint {
+            rect: f.rect,
+            landmarks: None,
+        })
+        .collect();
+    let subject = if faces.is_empty() {
+        likeness_vision::saliency::salient_box(&image::imageops::grayscale(&photo)).map(|(b, _)| b)
+    } else {
+        None
     };
+    let hints = IdentityHints { faces, subject };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
@@ -75,6 +83,9 @@ fn main() {
     let mut results = Vec::new();
     println!("photo {photo_path}, {size} px long side, {runs} runs, one core");
     for style in Catalogue::builtin().styles {
+        if only.as_deref().is_some_and(|id| id != style.id.as_str()) {
+            continue;
+        }
         let mut req = RenderRequest::new(photo.clone(), style.clone(), 1);
         req.long_side = size;
         req.identity = hints.clone();
@@ -85,6 +96,15 @@ fn main() {
                 t.elapsed().as_secs_f64() * 1000.0
             })
             .collect();
+        if let Some(dir) = &out_dir {
+            // What was timed, to look at: the first variation of seed 1.
+            let rendered = engine.render(&req).expect("render");
+            std::fs::create_dir_all(dir).expect("output folder");
+            rendered[0]
+                .image
+                .save(dir.join(format!("{}.png", style.id)))
+                .expect("write render");
+        }
         let m = median(times);
         println!("{:<18} median {:>7.1} ms", style.id, m);
         results.push((style.id.to_string(), style.hybrid.is_some(), m));
