@@ -51,12 +51,7 @@ pub fn kuwahara(src: &Rgb, flow: &Flow, radius: &Plane, sharpness: f32) -> Rgb {
     let cos_n = (std::f32::consts::PI / N as f32).cos();
     // Sparse taps read a copy box-filtered over their spacing, so each tap
     // stands for the pixels around it and fine texture does not alias.
-    let max_step = radius
-        .d
-        .iter()
-        .map(|&r| tap_step(r))
-        .max()
-        .unwrap_or(1);
+    let max_step = radius.d.iter().map(|&r| tap_step(r)).max().unwrap_or(1);
     let prefiltered: Vec<Rgb> = (1..=max_step)
         .map(|step| {
             if step == 1 {

@@ -115,41 +115,29 @@ pub fn style_params(style: &Style) -> Result<ClassicParams, RenderError> {
     })
 }
 
-/// The seeded crop, resized photo and masks, shared by both halves of a hybrid.
-struct Prepared {
+/// The seeded crop, output size and masks, shared by both halves of a hybrid.
+struct Prepared<'a> {
     long: usize,
     full_w: usize,
     full_h: usize,
-    /// The cropped reference at output size; each medium works from a downscale.
-    full: RgbImage,
+    /// The reference and the seeded crop of it that fills the output; each
+    /// medium resamples the crop straight to its work size.
+    reference: &'a RgbImage,
+    crop: Rect,
     faces: Vec<FaceHint>,
     subject: Option<Rect>,
     face_full: Plane,
 }
 
-impl Prepared {
-    fn new(req: &RenderRequest, seed: u64) -> Self {
+impl<'a> Prepared<'a> {
+    fn new(req: &'a RenderRequest, seed: u64) -> Self {
         let (rw, rh) = req.reference.dimensions();
         let crop = seeded_crop(rw as f32, rh as f32, &req.identity, seed);
-        let cropped = image::imageops::crop_imm(
-            &req.reference,
-            crop.x as u32,
-            crop.y as u32,
-            crop.width as u32,
-            crop.height as u32,
-        )
-        .to_image();
         let long = req.long_side as usize;
-        let (cw, ch) = (cropped.width() as f32, cropped.height() as f32);
+        let (cw, ch) = (crop.width, crop.height);
         let s = long as f32 / cw.max(ch);
         let full_w = ((cw * s).round() as usize).max(1);
         let full_h = ((ch * s).round() as usize).max(1);
-        let full = image::imageops::resize(
-            &cropped,
-            full_w as u32,
-            full_h as u32,
-            image::imageops::FilterType::Triangle,
-        );
         let moved = |p: Point| Point {
             x: (p.x - crop.x) * s,
             y: (p.y - crop.y) * s,
@@ -177,7 +165,8 @@ impl Prepared {
             long,
             full_w,
             full_h,
-            full,
+            reference: &req.reference,
+            crop,
             faces,
             subject,
             face_full,
@@ -195,13 +184,7 @@ impl Prepared {
             ((self.full_w as f32 * ws).round() as usize).max(8),
             ((self.full_h as f32 * ws).round() as usize).max(8),
         );
-        let work_img = image::imageops::resize(
-            &self.full,
-            ww as u32,
-            wh as u32,
-            image::imageops::FilterType::Triangle,
-        );
-        let work = Rgb::from_image(&work_img);
+        let work = raster::resample(self.reference, self.crop, ww, wh);
         let faces: Vec<FaceHint> = self
             .faces
             .iter()

@@ -3,7 +3,9 @@
 use super::Ctx;
 use super::filters::{dog, guided, kuwahara};
 use super::noise::{Dir, fbm, hash01, streaks, value};
-use super::raster::{Plane, Rgb, gauss, luma, mix3, saturate, smoothstep, structure_flow};
+use super::raster::{
+    Plane, Regions, Rgb, gauss, large_regions, luma, mix3, saturate, smoothstep, structure_flow,
+};
 use super::strokes::{Canvas, Layer, Reference};
 
 /// A hue rotation in YIQ, which keeps luma (and so likeness) fixed.
@@ -44,61 +46,87 @@ pub fn watercolor(ctx: &Ctx) -> Rgb {
     let hue = HueShift::degrees(dice.range(-10.0, 10.0));
     let sat = p.saturation * dice.range(0.9, 1.1);
     let abs = ctx.abstracted();
-    // Colour bleeds within a wash: it is softer than the value structure.
-    let colour = abs.map_planes(|c| gauss(c, ctx.wr(1.5)));
+    // Colour bleeds within a wash: it is softer than the value structure, and
+    // wetter (softer still) off the face. A small highlight left in the colour
+    // would otherwise take a dark wash's pigment on its own and print as a dot.
+    let bled = abs.map_planes(|c| {
+        let near = gauss(c, ctx.wr(1.5));
+        let far = gauss(c, ctx.wr(4.0));
+        Plane {
+            d: (0..near.d.len())
+                .map(|i| far.d[i] + (near.d[i] - far.d[i]) * ctx.face.d[i])
+                .collect(),
+            ..near
+        }
+    });
     let colour = Rgb {
-        d: colour
+        d: bled
             .d
             .iter()
             .map(|&c| saturate(hue.apply(c), sat).map(|v| v.clamp(0.0, 1.0)))
             .collect(),
-        ..colour
+        ..bled
     };
     let tone = abs.luma();
     let lines = dog(&tone, ctx.wr(p.line_sigma), 1.6);
     let t = ctx.ink_threshold(&lines, 0.04 * p.lines);
+    // The underdrawing draws contours, not every dark speck: only marks that
+    // run for a while survive.
+    let drawn = large_regions(
+        &lines.zip(&ctx.subj, |l, s| if s > 0.3 { -l / t } else { 0.0 }),
+        1.0,
+        (ctx.wr(4.0) * ctx.wr(4.0)) as usize,
+    );
+    let drawn = gauss(&drawn, ctx.wr(0.8));
     let levels = p.levels.max(2) as f32;
     let (ww, wh) = (ctx.work.w, ctx.work.h);
     let seed = ctx.seed;
     let wpx = ctx.work_px;
-    // Band index at work resolution, used only for the blurred rim reference.
-    let band_at = |d: f32, f: f32, wob: f32| {
-        let n = levels + 3.0 * f;
-        let s = d * n + wob * (1.0 - 0.6 * f);
-        (s.floor() / n).clamp(0.0, 1.0)
-    };
-    let q_work = Plane::from_fn(ww, wh, |x, y| {
+    // Each pixel's wash: `floor(coord)` of `count` washes, the face getting
+    // more, finer ones. Wash edges wander with a slow noise, so they are not
+    // contour lines of the photo.
+    let count = ctx.face.map(|f| levels + 3.0 * f);
+    let mut coord = Plane::from_fn(ww, wh, |x, y| {
         let i = y * ww + x;
+        let f = ctx.face.d[i];
         let (fx, fy) = (x as f32 / wpx, y as f32 / wpx);
-        let wob = 0.55 * fbm(seed ^ 0x77, fx, fy, 70.0, 2);
-        band_at(1.0 - tone.d[i], ctx.face.d[i], wob)
+        let wander = 0.55 * fbm(seed ^ 0x77, fx, fy, 70.0, 2);
+        (1.0 - tone.d[i]) * count.d[i] + wander * (1.0 - 0.6 * f)
     });
+    // Where the noise barely crosses into the next wash it leaves specks,
+    // which the rim darkening turns into dots: off the face, islands smaller
+    // than a broad brush's touch join the wash around them.
+    merge_small_washes(&mut coord, &ctx.face, (ctx.wr(9.0) * ctx.wr(9.0)) as usize);
+    let q_work = coord.zip(&count, |c, n| (c.floor() / n).clamp(0.0, 1.0));
     let rim_ref = gauss(&q_work, ctx.wr(1.2));
     let (w, h) = (ctx.w, ctx.h);
     let colour = colour.resized(w, h);
-    let tone = tone.resized(w, h);
+    // The continuous coordinate is brought up and floored at output size, so
+    // wash edges stay crisp.
+    let coord = coord.resized(w, h);
+    let count = count.resized(w, h);
     let rim_ref = rim_ref.resized(w, h);
     let lines = lines.resized(w, h);
+    let drawn = drawn.resized(w, h);
     let presence = ctx.presence(0.35);
     let paper = ctx.paper();
     let (px, tex) = (ctx.px, p.texture);
-    // Wash edges wander and pigment pools over tens of pixels: evaluated on a
-    // coarse lattice. Granulation and paper bump are per pixel.
-    let step = |feature: f32| (feature * px).round() as usize;
-    let wander = Plane::smooth_from_fn(w, h, step(4.0), |x, y| {
-        0.55 * fbm(seed ^ 0x77, x / px, y / px, 70.0, 2)
+    // Pigment pools over a hundred pixels: evaluated on a coarse lattice.
+    // Granulation and paper bump are per pixel.
+    let turbulence = Plane::smooth_from_fn(w, h, (8.0 * px).round() as usize, |x, y| {
+        fbm(seed, x / px, y / px, 150.0, 2)
     });
-    let turbulence =
-        Plane::smooth_from_fn(w, h, step(8.0), |x, y| fbm(seed, x / px, y / px, 150.0, 2));
     Rgb::from_fn(w, h, |x, y| {
         let i = y * w + x;
         let (fx, fy) = (x as f32 / px, y as f32 / px);
-        let q = band_at(1.0 - tone.d[i], ctx.face_full.d[i], wander.d[i]);
+        let q = (coord.d[i].floor() / count.d[i]).clamp(0.0, 1.0);
         let rim = (q - rim_ref.d[i]).max(0.0);
         let c = colour.d[i];
         // Scale the pigment's absorption so the wash has the band's value.
         let target = 0.8 * q;
-        let absorb = (1.0 - luma(c)).max(0.06);
+        // Near-white colour cannot carry a dark wash: past this it stays light,
+        // as a lifted highlight would.
+        let absorb = (1.0 - luma(c)).max(0.15);
         let gran = fbm(seed ^ 1, fx, fy, 2.2, 2);
         let turb = turbulence.d[i];
         let density =
@@ -106,11 +134,61 @@ pub fn watercolor(ctx: &Ctx) -> Rgb {
         let wash = c.map(|v| (1.0 - (1.0 - v) * density).clamp(0.0, 1.0));
         let wash = [paper[0] * wash[0], paper[1] * wash[1], paper[2] * wash[2]];
         let mut out = mix3(paper, wash, presence.d[i]);
-        let ink = smoothstep(t, t * 1.8, -lines.d[i]) * ctx.subj_full.d[i];
+        let ink = smoothstep(t, t * 1.8, -lines.d[i]) * ctx.subj_full.d[i] * drawn.d[i];
         out = out.map(|v| v * (1.0 - 0.22 * ink));
         let bump = fbm(seed ^ 2, fx, fy, 5.0, 2);
         out.map(|v| v * (1.0 - 0.05 * tex * bump.abs()))
     })
+}
+
+/// Gives every wash region (pixels with the same `floor(coord)`) smaller than
+/// `min_area` pixels and mostly off the face the wash that most of its
+/// neighbours have.
+fn merge_small_washes(coord: &mut Plane, face: &Plane, min_area: usize) {
+    let (w, h) = (coord.w, coord.h);
+    let band: Vec<i32> = coord.d.iter().map(|c| c.floor() as i32).collect();
+    let regions = Regions {
+        w,
+        h,
+        diagonals: false,
+    };
+    regions.for_each(
+        |_| true,
+        |a, b| band[a] == band[b],
+        |region| {
+            if region.len() >= min_area {
+                return;
+            }
+            let on_face = region.iter().map(|&i| face.d[i]).sum::<f32>() / region.len() as f32;
+            if on_face > 0.5 {
+                return;
+            }
+            let own = band[region[0]];
+            let mut votes: Vec<(i32, usize)> = Vec::new();
+            for &i in region {
+                let (x, y) = (i % w, i / w);
+                let neighbours = [
+                    (x > 0).then(|| i - 1),
+                    (x + 1 < w).then(|| i + 1),
+                    (y > 0).then(|| i - w),
+                    (y + 1 < h).then(|| i + w),
+                ];
+                for j in neighbours.into_iter().flatten() {
+                    if band[j] != own {
+                        match votes.iter_mut().find(|v| v.0 == band[j]) {
+                            Some(v) => v.1 += 1,
+                            None => votes.push((band[j], 1)),
+                        }
+                    }
+                }
+            }
+            if let Some(&(to, _)) = votes.iter().max_by_key(|v| v.1) {
+                for &i in region {
+                    coord.d[i] = to as f32 + 0.5;
+                }
+            }
+        },
+    );
 }
 
 /// Impasto oil, painted stroke by stroke: an anisotropic-Kuwahara underpainting

@@ -111,11 +111,21 @@ impl Plane {
 
     /// Bilinear resize; used to bring work-resolution fields up to output size.
     pub fn resized(&self, w: usize, h: usize) -> Plane {
-        let sx = self.w as f32 / w as f32;
-        let sy = self.h as f32 / h as f32;
-        Plane::from_fn(w, h, |x, y| {
-            self.sample((x as f32 + 0.5) * sx, (y as f32 + 0.5) * sy)
-        })
+        let (xs, ys) = (Taps::along(self.w, w), Taps::along(self.h, h));
+        let mut d = vec![0.0; w * h];
+        d.par_chunks_mut(w.max(1)).enumerate().for_each(|(y, row)| {
+            let (y0, y1, ty) = ys.0[y];
+            let (a, b) = (
+                &self.d[y0 * self.w..(y0 + 1) * self.w],
+                &self.d[y1 * self.w..(y1 + 1) * self.w],
+            );
+            for (v, &(x0, x1, tx)) in row.iter_mut().zip(&xs.0) {
+                let top = a[x0] + (a[x1] - a[x0]) * tx;
+                let bottom = b[x0] + (b[x1] - b[x0]) * tx;
+                *v = top + (bottom - top) * ty;
+            }
+        });
+        Plane { w, h, d }
     }
 
     pub fn mean(&self) -> f32 {
@@ -198,8 +208,116 @@ impl Rgb {
         Rgb::from_planes(&planes[0], &planes[1], &planes[2])
     }
 
+    /// Bilinear resize, as `Plane::resized`.
     pub fn resized(&self, w: usize, h: usize) -> Rgb {
-        self.map_planes(|p| p.resized(w, h))
+        let (xs, ys) = (Taps::along(self.w, w), Taps::along(self.h, h));
+        let mut d = vec![[0.0; 3]; w * h];
+        d.par_chunks_mut(w.max(1)).enumerate().for_each(|(y, row)| {
+            let (y0, y1, ty) = ys.0[y];
+            let (a, b) = (
+                &self.d[y0 * self.w..(y0 + 1) * self.w],
+                &self.d[y1 * self.w..(y1 + 1) * self.w],
+            );
+            for (v, &(x0, x1, tx)) in row.iter_mut().zip(&xs.0) {
+                *v = std::array::from_fn(|k| {
+                    let top = a[x0][k] + (a[x1][k] - a[x0][k]) * tx;
+                    let bottom = b[x0][k] + (b[x1][k] - b[x0][k]) * tx;
+                    top + (bottom - top) * ty
+                });
+            }
+        });
+        Rgb { w, h, d }
+    }
+}
+
+/// The `crop` of `img` (whole pixels) resampled to `w` x `h` with a triangle
+/// filter as wide as the scale, so a downscale averages every source pixel
+/// instead of skipping some. Separable: rows first, then columns.
+pub fn resample(img: &RgbImage, crop: likeness_core::Rect, w: usize, h: usize) -> Rgb {
+    let (x0, y0) = (crop.x.max(0.0) as usize, crop.y.max(0.0) as usize);
+    let cw = (crop.width as usize).clamp(1, img.width() as usize - x0);
+    let ch = (crop.height as usize).clamp(1, img.height() as usize - y0);
+    let xs = Filter::along(cw, w);
+    let ys = Filter::along(ch, h);
+    let raw = img.as_raw();
+    let stride = img.width() as usize * 3;
+    // Rows of the crop, filtered to the output width.
+    let mut rows = vec![[0.0f32; 3]; ch * w];
+    rows.par_chunks_mut(w).enumerate().for_each(|(y, out)| {
+        let line = &raw[(y0 + y) * stride + x0 * 3..(y0 + y) * stride + (x0 + cw) * 3];
+        for (o, (start, weights)) in out.iter_mut().zip(&xs.0) {
+            let mut acc = [0.0f32; 3];
+            for (k, wt) in weights.iter().enumerate() {
+                let p = &line[(start + k) * 3..(start + k) * 3 + 3];
+                acc[0] += p[0] as f32 * wt;
+                acc[1] += p[1] as f32 * wt;
+                acc[2] += p[2] as f32 * wt;
+            }
+            *o = acc.map(|v| v / 255.0);
+        }
+    });
+    let mut d = vec![[0.0f32; 3]; w * h];
+    d.par_chunks_mut(w).enumerate().for_each(|(y, out)| {
+        let (start, weights) = &ys.0[y];
+        for (k, wt) in weights.iter().enumerate() {
+            let src = &rows[(start + k) * w..(start + k + 1) * w];
+            for (o, s) in out.iter_mut().zip(src) {
+                o[0] += s[0] * wt;
+                o[1] += s[1] * wt;
+                o[2] += s[2] * wt;
+            }
+        }
+    });
+    Rgb { w, h, d }
+}
+
+/// Triangle-filter taps along one axis: for each destination index the first
+/// source index and the normalised weights from there on.
+struct Filter(Vec<(usize, Vec<f32>)>);
+
+impl Filter {
+    fn along(from: usize, to: usize) -> Self {
+        let scale = from as f32 / to as f32;
+        let support = scale.max(1.0);
+        Self(
+            (0..to)
+                .map(|i| {
+                    let centre = (i as f32 + 0.5) * scale;
+                    let lo = ((centre - support).floor().max(0.0) as usize).min(from - 1);
+                    let hi = ((centre + support).ceil() as usize).clamp(lo + 1, from);
+                    let mut weights: Vec<f32> = (lo..hi)
+                        .map(|j| (1.0 - ((j as f32 + 0.5 - centre) / support).abs()).max(0.0))
+                        .collect();
+                    let sum: f32 = weights.iter().sum();
+                    if sum > 0.0 {
+                        weights.iter_mut().for_each(|v| *v /= sum);
+                    } else {
+                        weights.iter_mut().for_each(|v| *v = 1.0 / (hi - lo) as f32);
+                    }
+                    (lo, weights)
+                })
+                .collect(),
+        )
+    }
+}
+
+/// For each destination index along one axis of a bilinear resize: the two
+/// source indices and the weight of the second, worked out once per axis.
+struct Taps(Vec<(usize, usize, f32)>);
+
+impl Taps {
+    fn along(from: usize, to: usize) -> Self {
+        let scale = from as f32 / to as f32;
+        Self(
+            (0..to)
+                .map(|i| {
+                    // Same sampling as `Plane::sample`: centres at +0.5, clamped.
+                    let f = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (from - 1) as f32);
+                    let i0 = f as usize;
+                    (i0, (i0 + 1).min(from - 1), f - i0 as f32)
+                })
+                .collect(),
+        )
     }
 }
 
@@ -329,6 +447,79 @@ fn box_columns(src: &[f32], dst: &mut [f32], w: usize, h: usize, r: usize) {
     }
 }
 
+/// 1 on every pixel above `on` whose 8-connected region of such pixels has at
+/// least `min_area` pixels, 0 elsewhere: drops isolated specks, keeps lines.
+pub fn large_regions(p: &Plane, on: f32, min_area: usize) -> Plane {
+    let above: Vec<bool> = p.d.iter().map(|&v| v > on).collect();
+    let mut out = Plane::new(p.w, p.h, 0.0);
+    let regions = Regions {
+        w: p.w,
+        h: p.h,
+        diagonals: true,
+    };
+    regions.for_each(
+        |i| above[i],
+        |_, b| above[b],
+        |region| {
+            if region.len() >= min_area {
+                for &i in region {
+                    out.d[i] = 1.0;
+                }
+            }
+        },
+    );
+    out
+}
+
+/// Connected regions of a `w` x `h` grid (4-connected, or 8 with `diagonals`).
+pub struct Regions {
+    pub w: usize,
+    pub h: usize,
+    pub diagonals: bool,
+}
+
+impl Regions {
+    /// Calls `visit` once per region of the pixels where `member` holds, in
+    /// which neighbours `a`, `b` belong together when `same(a, b)`, with the
+    /// region's pixel indices.
+    pub fn for_each(
+        &self,
+        member: impl Fn(usize) -> bool,
+        same: impl Fn(usize, usize) -> bool,
+        mut visit: impl FnMut(&[usize]),
+    ) {
+        let (w, h) = (self.w, self.h);
+        let mut seen = vec![false; w * h];
+        let mut region = Vec::new();
+        let mut stack = Vec::new();
+        for start in 0..w * h {
+            if seen[start] || !member(start) {
+                continue;
+            }
+            region.clear();
+            seen[start] = true;
+            stack.push(start);
+            while let Some(i) = stack.pop() {
+                region.push(i);
+                let (x, y) = (i % w, i / w);
+                for ny in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                    for nx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                        if !self.diagonals && nx != x && ny != y {
+                            continue;
+                        }
+                        let j = ny * w + nx;
+                        if !seen[j] && same(i, j) {
+                            seen[j] = true;
+                            stack.push(j);
+                        }
+                    }
+                }
+            }
+            visit(&region);
+        }
+    }
+}
+
 /// Central-difference gradients.
 pub fn gradients(p: &Plane) -> (Plane, Plane) {
     let (w, h) = (p.w, p.h);
@@ -418,6 +609,42 @@ mod tests {
         let total: f32 = g.d.iter().sum();
         assert!((total - 1.0).abs() < 1e-3, "mass {total}");
         assert!(g.at(10, 10) < 0.1 && g.at(12, 10) > 0.0);
+    }
+
+    #[test]
+    fn resampling_a_crop_averages_it() {
+        // Left half black, right half white, 40 x 20; the crop is the middle 20 x 20.
+        let img = RgbImage::from_fn(40, 20, |x, _| {
+            image::Rgb(if x < 20 { [0, 0, 0] } else { [255; 3] })
+        });
+        let crop = likeness_core::Rect::new(10.0, 0.0, 20.0, 20.0);
+        let small = resample(&img, crop, 4, 4);
+        let row: Vec<f32> = (0..4).map(|x| small.d[4 + x][0]).collect();
+        assert!(row[0] < 0.05 && row[3] > 0.95, "{row:?}");
+        assert!(
+            (row[1] + row[2] - 1.0).abs() < 0.05,
+            "symmetric about the edge: {row:?}"
+        );
+        let same = resample(&img, crop, 20, 20);
+        assert_eq!(same.d[5 * 20 + 3][0], 0.0);
+        assert_eq!(same.d[5 * 20 + 15][0], 1.0);
+    }
+
+    #[test]
+    fn large_regions_keep_a_line_and_drop_a_speck() {
+        let p = Plane::from_fn(20, 20, |x, y| {
+            let line = y == 5 && (2..18).contains(&x);
+            let speck = (x, y) == (10, 14) || (x, y) == (11, 15);
+            if line || speck { 1.0 } else { 0.0 }
+        });
+        let kept = large_regions(&p, 0.5, 5);
+        assert_eq!(kept.at(9, 5), 1.0);
+        assert_eq!(
+            kept.at(10, 14),
+            0.0,
+            "the diagonal pair is one small region"
+        );
+        assert_eq!(kept.d.iter().sum::<f32>(), 16.0);
     }
 
     #[test]
