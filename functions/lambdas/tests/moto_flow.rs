@@ -594,6 +594,7 @@ async fn an_upload_goes_from_a_presigned_put_to_a_finalized_preview() {
         // After moto has registered the token (it queues the message first).
         heartbeat: Duration::from_millis(800),
         long_side: 384,
+        landmarks: None,
     });
     let functions = Functions {
         blobs: blobs.clone(),

@@ -80,6 +80,7 @@ async fn fixture(delay: Duration) -> Fixture {
         catalogue,
         heartbeat: Duration::from_millis(100),
         long_side: 128,
+        landmarks: None,
     });
     Fixture {
         stack,

@@ -45,6 +45,7 @@ async fn judge_scores_the_candidates_the_render_task_made() {
         catalogue: catalogue.clone(),
         heartbeat: Duration::from_secs(30),
         long_side: 256,
+        landmarks: None,
     };
     let task: RenderTask =
         serde_json::from_value(event("render-task-message.json")).expect("a render task");

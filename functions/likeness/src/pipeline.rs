@@ -274,6 +274,7 @@ impl Pipeline {
             catalogue,
             heartbeat: Duration::from_secs(u64::from(options.heartbeat_seconds).div_ceil(3).max(1)),
             long_side: options.long_side,
+            landmarks: crate::identity::landmarks(),
         });
         Ok(Self {
             stack,

@@ -91,8 +91,9 @@ pub fn load_photo(path: &Path) -> anyhow::Result<RgbImage> {
     Ok(img.to_rgb8())
 }
 
-/// Face boxes guide where detail is kept. With no face found (a pet), the
-/// salient region stands in for the head, as the analysis stage does it.
+/// Face boxes (with their landmarks when the identity models are installed)
+/// guide where detail is kept. With no face found (a pet), the salient region
+/// stands in for the head, as the analysis stage does it.
 pub fn identity_hints(photo: &RgbImage) -> IdentityHints {
     let faces: Vec<FaceHint> = likeness_vision::faces::detect_faces(photo)
         .into_iter()
@@ -107,5 +108,9 @@ pub fn identity_hints(photo: &RgbImage) -> IdentityHints {
     } else {
         None
     };
-    IdentityHints { faces, subject }
+    let mut hints = IdentityHints { faces, subject };
+    if let Some(finder) = likeness::identity::landmarks() {
+        likeness_render::add_landmarks(&mut hints, photo, finder.as_ref());
+    }
+    hints
 }

@@ -4,6 +4,7 @@
 pub mod classic;
 pub mod diffusion;
 pub mod engine;
+pub mod landmarks;
 pub mod sheet;
 pub mod signature;
 pub mod worker;
@@ -13,4 +14,5 @@ pub use engine::{
     Candidate, DEFAULT_LONG_SIDE, Engine, FaceHint, IdentityHints, MAX_VARIATIONS, RenderError,
     RenderRequest,
 };
+pub use landmarks::{FaceLandmarks, add_landmarks};
 pub use signature::{Measures, Signature, measure};

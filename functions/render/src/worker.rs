@@ -5,7 +5,7 @@
 //! the task retried elsewhere; on shutdown it fails its in-flight task back to
 //! the workflow instead of leaving it to time out.
 
-use crate::{Engine, FaceHint, IdentityHints, RenderRequest};
+use crate::{Engine, FaceHint, FaceLandmarks, IdentityHints, RenderRequest, add_landmarks};
 use image::RgbImage;
 use likeness_core::ports::{Blobs, Queue, QueueMessage, Workflow};
 use likeness_core::{
@@ -133,6 +133,9 @@ pub struct RenderWorker {
     pub heartbeat: Duration,
     /// Candidates' long side in pixels.
     pub long_side: u32,
+    /// Fills in face landmarks the analysis stage did not store; without it
+    /// the face mask follows the boxes.
+    pub landmarks: Option<Arc<dyn FaceLandmarks>>,
 }
 
 impl RenderWorker {
@@ -163,8 +166,14 @@ impl RenderWorker {
             request.strength = strength.clamp(0.0, 1.0);
         }
         let engine = self.engine.clone();
+        let landmarks = self.landmarks.clone();
         let started = Instant::now();
-        let mut rendering = tokio::task::spawn_blocking(move || engine.render(&request));
+        let mut rendering = tokio::task::spawn_blocking(move || {
+            if let Some(finder) = landmarks {
+                add_landmarks(&mut request.identity, &request.reference, finder.as_ref());
+            }
+            engine.render(&request)
+        });
         let candidates = loop {
             tokio::select! {
                 done = &mut rendering => break done,

@@ -7,7 +7,9 @@
 use image::RgbImage;
 use likeness_core::{Catalogue, StyleId};
 use likeness_identity::FaceModels;
-use likeness_render::{ClassicEngine, Engine, FaceHint, IdentityHints, RenderRequest};
+use likeness_render::{
+    ClassicEngine, Engine, FaceHint, IdentityHints, RenderRequest, add_landmarks,
+};
 use likeness_vision::faces::detect_faces;
 
 const SAME_PERSON: f32 = 0.6;
@@ -48,13 +50,30 @@ fn the_rendered_face_is_still_the_same_person() {
     let obama = photo("obama.jpg");
     let face = largest_face(&obama).expect("a face in obama.jpg");
     let reference = embedding(&models, &obama, face);
-    let hints = IdentityHints {
+    let mut hints = IdentityHints {
         faces: vec![FaceHint {
             rect: face,
             landmarks: None,
         }],
         subject: None,
     };
+    // As the render worker does: landmarks from the same models put the face
+    // mask on the face.
+    add_landmarks(&mut hints, &obama, &models);
+    let points = hints.faces[0]
+        .landmarks
+        .expect("landmarks for obama's face");
+    let m = face.width * 0.1;
+    for p in points {
+        let inside = (face.x - m..=face.right() + m).contains(&p.x)
+            && (face.y - m..=face.bottom() + m).contains(&p.y);
+        assert!(inside, "landmark {p:?} outside the face box {face:?}");
+    }
+    let eye_line = (points[0].y + points[1].y + points[2].y + points[3].y) / 4.0;
+    assert!(
+        points[4].y > eye_line,
+        "the nose is below the eyes: {points:?}"
+    );
     let engine = ClassicEngine::default();
     let mut report = Vec::new();
     let mut failed = false;

@@ -6,9 +6,22 @@ use likeness_lambdas::AwsStack;
 use likeness_lambdas::render_worker::{
     WorkerSettings, cancel_on_shutdown_signal, engine_from_env, run,
 };
+use likeness_render::FaceLandmarks;
 use likeness_render::worker::RenderWorker;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+
+/// The identity models' landmark predictor, when the image carries the models
+/// (`LIKENESS_MODELS_DIR`); without it face masks follow the face boxes.
+fn landmark_model() -> Option<Arc<dyn FaceLandmarks>> {
+    match likeness_identity::FaceModels::load() {
+        Ok(models) => Some(Arc::new(models)),
+        Err(e) => {
+            tracing::info!(error = %e, "no landmark model: face masks follow the face boxes");
+            None
+        }
+    }
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -25,6 +38,7 @@ async fn main() -> anyhow::Result<()> {
         catalogue,
         heartbeat: settings.heartbeat_interval(),
         long_side: settings.long_side,
+        landmarks: landmark_model(),
     });
     let stop = CancellationToken::new();
     cancel_on_shutdown_signal(stop.clone());
