@@ -135,9 +135,11 @@ pub fn pencil(ctx: &Ctx) -> Rgb {
     let field = contour_field(ctx, &l, ctx.wr(p.line_sigma), 0.1 * p.lines);
     let t = 1.0;
     let (w, h) = (ctx.w, ctx.h);
+    // Tone is worked up around the head and left lighter further out.
     let darkness = gauss(&l, ctx.wr(1.0))
         // Running-sum blurs can overshoot 1 by a rounding error: no NaN from powf.
         .map(|t| (1.0 - t).max(0.0).powf(0.9))
+        .zip(&ctx.finish(0.55), |d, f| d * f)
         .resized(w, h);
     let field = field.resized(w, h);
     let presence = ctx.presence(0.3);
@@ -165,9 +167,11 @@ pub fn pencil(ctx: &Ctx) -> Rgb {
             hatch(s, fx, fy, dir, spacing, bends[k].d[i], dark, start)
         });
         let grain = value(seed ^ 3, fx / 1.2, fy / 1.2);
-        let shade = 0.35 * dark;
+        // Graphite stays a light medium: soft tone and hatching together
+        // leave paper showing even in the darkest areas.
+        let shade = 0.3 * dark;
         let contour = smoothstep(t * 0.7, t * 1.4, -field.d[i]);
-        let cover = (shade + h1.max(h2).max(h3) * 0.75 + contour * 0.85).min(1.0)
+        let cover = (shade + h1.max(h2).max(h3) * 0.62 + contour * 0.85).min(1.0)
             * (1.0 - tex * 0.45 * (1.0 - grain));
         mix3(paper, graphite, cover.clamp(0.0, 0.92))
     })

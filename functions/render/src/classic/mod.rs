@@ -212,6 +212,7 @@ impl<'a> Prepared<'a> {
             work,
             face,
             subj,
+            faces,
             seed,
             stroke_scale,
             params: params.clone(),
@@ -266,6 +267,8 @@ pub(crate) struct Ctx {
     pub subj: Plane,
     pub face_full: Plane,
     pub subj_full: Plane,
+    /// The faces at work resolution.
+    pub faces: Vec<FaceHint>,
     pub seed: u64,
     /// Seeded (and strength-scaled) multiplier of brush and stroke sizes.
     pub stroke_scale: f32,
@@ -358,6 +361,38 @@ impl Ctx {
         self.subj_full.zip(&ragged, |subject, n| {
             let a = raster::smoothstep(0.3, 0.65, subject + raggedness * n);
             (1.0 - fade) + fade * a
+        })
+    }
+
+    /// How finished the drawing is at each work pixel: 1 around the faces,
+    /// falling to `1 - fade` from one and a half to three and a half face
+    /// heights away (distance below a face counts 0.8: the body is there), as a
+    /// sketch is worked up at the head and left loose further out. All 1
+    /// without faces.
+    pub fn finish(&self, fade: f32) -> Plane {
+        let heads: Vec<(f32, f32, f32)> = self
+            .faces
+            .iter()
+            .map(|f| {
+                let c = f.rect.center();
+                (c.x, c.y, f.rect.height.max(1.0))
+            })
+            .collect();
+        Plane::from_fn(self.work.w, self.work.h, |x, y| {
+            let d = heads
+                .iter()
+                .map(|&(cx, cy, size)| {
+                    let dx = (x as f32 + 0.5 - cx) / size;
+                    let dy = (y as f32 + 0.5 - cy) / size;
+                    let dy = if dy > 0.0 { dy * 0.8 } else { dy };
+                    (dx * dx + dy * dy).sqrt()
+                })
+                .fold(f32::INFINITY, f32::min);
+            if d.is_finite() {
+                1.0 - fade * raster::smoothstep(1.5, 3.5, d)
+            } else {
+                1.0
+            }
         })
     }
 
