@@ -1,12 +1,17 @@
 //! Calibration table for docs/QA.md: the fixture photos rendered in every style
 //! with the classic engine, each judged against its own photo and a mismatched
 //! one, people by the dlib identity model (`likeness models fetch` puts it in
-//! the cache). `cargo run --release -p likeness-judge --example calibrate [SIZE]`
+//! the cache). The renders get the hints the pipeline gives them: face boxes
+//! with their landmarks for people, the salient region for pets.
+//! `cargo run --release -p likeness-judge --example calibrate [SIZE [PHOTO [OUT_DIR]]]`
+//! (`-` for every photo; OUT_DIR keeps the renders as PNG, to look at).
 
 use image::RgbImage;
 use likeness_core::{Catalogue, SubjectKind};
 use likeness_judge::{FaceModel, Reference, StyleQa, judge_candidate};
-use likeness_render::{ClassicEngine, Engine, FaceHint, IdentityHints, RenderRequest};
+use likeness_render::{
+    ClassicEngine, Engine, FaceHint, IdentityHints, RenderRequest, add_landmarks,
+};
 use likeness_vision::decode::{DecodeLimits, decode};
 use likeness_vision::faces::detect_faces;
 
@@ -48,7 +53,8 @@ fn main() {
         "| render | against | style | likeness | colour | composition | style | artifacts | passed | method | identity d | structure SSIM | ΔE2000 | signature misses |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-    let only = std::env::args().nth(2);
+    let only = std::env::args().nth(2).filter(|o| o != "-");
+    let out_dir = std::env::args().nth(3).map(std::path::PathBuf::from);
     for (photo_name, subject, ref_name) in pairs {
         if only.as_deref().is_some_and(|o| o != photo_name) {
             continue;
@@ -57,22 +63,35 @@ fn main() {
         let reference_photo = load(ref_name);
         let reference =
             Reference::build(&reference_photo, subject, None, Some(model)).expect("reference");
-        let hints = IdentityHints {
-            faces: detect_faces(&photo)
+        let mut hints = IdentityHints::default();
+        if subject == SubjectKind::Pet {
+            let gray = image::imageops::grayscale(&photo);
+            hints.subject = likeness_vision::saliency::salient_box(&gray).map(|(b, _)| b);
+        } else {
+            hints.faces = detect_faces(&photo)
                 .into_iter()
                 .map(|f| FaceHint {
                     rect: f.rect,
                     landmarks: None,
                 })
-                .collect(),
-            subject: None,
-        };
+                .collect();
+            add_landmarks(&mut hints, &photo, &models);
+        }
         for style in catalogue.styles.iter() {
             let qa = StyleQa::for_style(style).expect("qa");
             let mut request = RenderRequest::new(photo.clone(), style.clone(), 7);
             request.long_side = size;
             request.identity = hints.clone();
             let candidate = engine.render(&request).expect("render").remove(0);
+            if let Some(dir) = &out_dir {
+                std::fs::create_dir_all(dir).expect("output folder");
+                let name = format!(
+                    "{}-{}.png",
+                    photo_name.split('.').next().unwrap_or(photo_name),
+                    style.id
+                );
+                candidate.image.save(dir.join(name)).expect("write render");
+            }
             let r = judge_candidate(&reference, &candidate.image, &qa, Some(model)).expect("judge");
             let m = &r.measurements;
             let f = |v: Option<f32>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));

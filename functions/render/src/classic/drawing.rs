@@ -131,7 +131,17 @@ pub fn pencil(ctx: &Ctx) -> Rgb {
     let p = &ctx.params;
     let mut dice = ctx.dice(0x9E9C);
     let a0 = dice.range(0.6, 0.95);
-    let l = stretched(&ctx.abstracted().luma(), &ctx.subj);
+    let luma = ctx.abstracted().luma();
+    // The face gets its own tonal range: a light face over a dark suit would
+    // otherwise be drawn in the palest few tones and lose its features.
+    let body = stretched(&luma, &ctx.subj);
+    let face = stretched(&luma, &ctx.face);
+    let l = Plane {
+        d: (0..body.d.len())
+            .map(|i| body.d[i] + (face.d[i] - body.d[i]) * 0.7 * ctx.face.d[i])
+            .collect(),
+        ..body
+    };
     let field = contour_field(ctx, &l, ctx.wr(p.line_sigma), 0.1 * p.lines);
     let t = 1.0;
     let (w, h) = (ctx.w, ctx.h);
@@ -168,11 +178,15 @@ pub fn pencil(ctx: &Ctx) -> Rgb {
         });
         let grain = value(seed ^ 3, fx / 1.2, fy / 1.2);
         // Graphite stays a light medium: soft tone and hatching together
-        // leave paper showing even in the darkest areas.
-        let shade = 0.3 * dark;
+        // leave paper showing even in the darkest areas. The face is blended
+        // (stumped) rather than hatched, as in a portrait sketch: hatch lines
+        // across a small face break up its features.
+        let f = ctx.face_full.d[i];
+        let shade = (0.3 + 0.3 * f) * dark;
         let contour = smoothstep(t * 0.7, t * 1.4, -field.d[i]);
-        let cover = (shade + h1.max(h2).max(h3) * 0.62 + contour * 0.85).min(1.0)
-            * (1.0 - tex * 0.45 * (1.0 - grain));
+        let hatching = h1.max(h2).max(h3) * (0.62 - 0.35 * f);
+        let cover =
+            (shade + hatching + contour * 0.85).min(1.0) * (1.0 - tex * 0.45 * (1.0 - grain));
         mix3(paper, graphite, cover.clamp(0.0, 0.92))
     })
 }
