@@ -612,6 +612,60 @@ mod tests {
     }
 
     #[test]
+    fn blurs_match_a_direct_sum_with_clamped_borders() {
+        let (w, h) = (23, 17);
+        let p = Plane::from_fn(w, h, |x, y| ((x * 7919 + y * 104_729) % 97) as f32 / 97.0);
+        let direct = |p: &Plane, r: usize| {
+            Plane::from_fn(w, h, |x, y| {
+                let mut sum = 0.0;
+                for dy in -(r as isize)..=r as isize {
+                    for dx in -(r as isize)..=r as isize {
+                        let xx = (x as isize + dx).clamp(0, w as isize - 1) as usize;
+                        let yy = (y as isize + dy).clamp(0, h as isize - 1) as usize;
+                        sum += p.at(xx, yy);
+                    }
+                }
+                sum / ((2 * r + 1) * (2 * r + 1)) as f32
+            })
+        };
+        for r in [1, 3, 9] {
+            let fast = box_blur(&p, r);
+            let slow = direct(&p, r);
+            let worst = fast
+                .d
+                .iter()
+                .zip(&slow.d)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-4, "radius {r}: off by {worst}");
+        }
+        // Three passes along rows then three along columns equal three
+        // alternating box blurs.
+        let three = gauss(&p, 2.5);
+        let radii: Vec<usize> = {
+            let sigma: f32 = 2.5;
+            let wi = ((12.0 * sigma * sigma / 3.0 + 1.0).sqrt()).floor();
+            let wl = if (wi as i32) % 2 == 0 { wi - 1.0 } else { wi };
+            let m = ((12.0 * sigma * sigma - 3.0 * wl * wl - 12.0 * wl - 9.0) / (-4.0 * wl - 4.0))
+                .round();
+            (0..3)
+                .map(|i| {
+                    let width = if (i as f32) < m { wl } else { wl + 2.0 };
+                    ((width - 1.0) / 2.0) as usize
+                })
+                .collect()
+        };
+        let alternating = radii.iter().fold(p.clone(), |acc, &r| direct(&acc, r));
+        let worst = three
+            .d
+            .iter()
+            .zip(&alternating.d)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(worst < 1e-4, "gauss off by {worst}");
+    }
+
+    #[test]
     fn resampling_a_crop_averages_it() {
         // Left half black, right half white, 40 x 20; the crop is the middle 20 x 20.
         let img = RgbImage::from_fn(40, 20, |x, _| {
