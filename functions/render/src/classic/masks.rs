@@ -43,6 +43,18 @@ pub fn face_mask(w: usize, h: usize, faces: &[FaceHint]) -> Plane {
     })
 }
 
+/// The head around an animal's subject box: the analysis stage's box marks its
+/// most salient part, often just the eyes and nose.
+pub fn pet_head(subject: Rect) -> Rect {
+    let c = subject.center();
+    Rect::new(
+        c.x - subject.width * 0.75,
+        c.y - subject.height * 0.75,
+        subject.width * 1.5,
+        subject.height * 1.5,
+    )
+}
+
 /// How much of each pixel belongs to the subject (1) rather than the background (0).
 /// A prior from the faces, or else the subject box and the usual framing (head
 /// and shoulders below each head), is sharpened by saliency: colour distance
@@ -58,18 +70,7 @@ pub fn subject_mask(img: &Rgb, faces: &[FaceHint], subject: Option<Rect>, face: 
     // portrait framing, centred and a little low, is kept beside it.
     let heads: Vec<Rect> = if faces.is_empty() {
         ellipses.push((wf * 0.5, hf * 0.62, wf * 0.36, hf * 0.5));
-        subject
-            .map(|s| {
-                let c = s.center();
-                Rect::new(
-                    c.x - s.width * 0.75,
-                    c.y - s.height * 0.75,
-                    s.width * 1.5,
-                    s.height * 1.5,
-                )
-            })
-            .into_iter()
-            .collect()
+        subject.map(pet_head).into_iter().collect()
     } else {
         faces.iter().map(|f| f.rect).collect()
     };

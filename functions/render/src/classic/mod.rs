@@ -126,6 +126,9 @@ struct Prepared<'a> {
     crop: Rect,
     faces: Vec<FaceHint>,
     subject: Option<Rect>,
+    /// Where detail is kept: the faces, or without faces (a pet) the head
+    /// around the subject box.
+    detail: Vec<FaceHint>,
     face_full: Plane,
 }
 
@@ -160,7 +163,18 @@ impl<'a> Prepared<'a> {
             })
             .collect();
         let subject = req.identity.subject.map(move_rect);
-        let face_full = masks::face_mask(full_w, full_h, &faces);
+        let detail: Vec<FaceHint> = if faces.is_empty() {
+            subject
+                .map(|s| FaceHint {
+                    rect: masks::pet_head(s),
+                    landmarks: None,
+                })
+                .into_iter()
+                .collect()
+        } else {
+            faces.clone()
+        };
+        let face_full = masks::face_mask(full_w, full_h, &detail);
         Self {
             long,
             full_w,
@@ -169,6 +183,7 @@ impl<'a> Prepared<'a> {
             crop,
             faces,
             subject,
+            detail,
             face_full,
         }
     }
@@ -185,21 +200,28 @@ impl<'a> Prepared<'a> {
             ((self.full_h as f32 * ws).round() as usize).max(8),
         );
         let work = raster::resample(self.reference, self.crop, ww, wh);
-        let faces: Vec<FaceHint> = self
-            .faces
-            .iter()
-            .map(|f| FaceHint {
-                rect: f.rect.scaled(ws),
-                landmarks: f.landmarks.map(|l| {
-                    l.map(|p| Point {
-                        x: p.x * ws,
-                        y: p.y * ws,
-                    })
-                }),
-            })
-            .collect();
-        let face = masks::face_mask(ww, wh, &faces);
-        let subj = masks::subject_mask(&work, &faces, self.subject.map(|r| r.scaled(ws)), &face);
+        let at_work = |faces: &[FaceHint]| -> Vec<FaceHint> {
+            faces
+                .iter()
+                .map(|f| FaceHint {
+                    rect: f.rect.scaled(ws),
+                    landmarks: f.landmarks.map(|l| {
+                        l.map(|p| Point {
+                            x: p.x * ws,
+                            y: p.y * ws,
+                        })
+                    }),
+                })
+                .collect()
+        };
+        let detail = at_work(&self.detail);
+        let face = masks::face_mask(ww, wh, &detail);
+        let subj = masks::subject_mask(
+            &work,
+            &at_work(&self.faces),
+            self.subject.map(|r| r.scaled(ws)),
+            &face,
+        );
         let mut dice = Dice::new(seed, 0x5EED);
         let stroke_scale = dice.range(0.85, 1.18) * strength_scale;
         Ctx {
@@ -212,7 +234,7 @@ impl<'a> Prepared<'a> {
             work,
             face,
             subj,
-            faces,
+            faces: detail,
             seed,
             stroke_scale,
             params: params.clone(),
@@ -267,7 +289,7 @@ pub(crate) struct Ctx {
     pub subj: Plane,
     pub face_full: Plane,
     pub subj_full: Plane,
-    /// The faces at work resolution.
+    /// The faces at work resolution (for a pet without faces, its head).
     pub faces: Vec<FaceHint>,
     pub seed: u64,
     /// Seeded (and strength-scaled) multiplier of brush and stroke sizes.
