@@ -8,6 +8,7 @@ use crate::decide::{DecisionInput, JudgedCandidate, Outcome, RenderParams, Selec
 use crate::deliver::DeliveryConfig;
 use crate::face::FaceModel;
 use crate::score::{Reference, judge_candidate};
+use likeness_core::cost::StageUnits;
 use likeness_core::ports::{Blobs, Previews};
 use likeness_core::preview::PreviewPatch;
 use likeness_core::{
@@ -82,6 +83,36 @@ pub struct JudgeTask {
     #[serde(default)]
     pub parameters: AttemptParameters,
     pub render: RenderOutput,
+}
+
+impl JudgeTask {
+    /// The render worker's run as this payload reports it, for the cost
+    /// ledger: its GPU seconds, the reference and hints it read, the
+    /// candidates it wrote, and the task message the workflow sent and the
+    /// worker received and deleted.
+    pub fn render_units(&self) -> StageUnits {
+        let mut render = StageUnits {
+            gpu_seconds: self.render.render_ms as f64 / 1000.0,
+            s3_get: 2,
+            s3_put: self.render.candidates.len() as u64,
+            ..StageUnits::default()
+        };
+        for _ in 0..3 {
+            render.add_sqs_request(1024);
+        }
+        render
+    }
+
+    /// The judge's own run: `compute` (its function's time and memory) plus
+    /// the storage it touches: reference, hints and every candidate read, its
+    /// carried verdict written.
+    pub fn judge_units(&self, compute: StageUnits) -> StageUnits {
+        StageUnits {
+            s3_get: 2 + self.render.candidates.len() as u64,
+            s3_put: 1,
+            ..compute
+        }
+    }
 }
 
 /// The subject box the analysis stored for the renderers (pets need it).

@@ -4,7 +4,6 @@ use crate::metering::Meter;
 use crate::task::{TaskFailed, payload};
 use lambda_runtime::LambdaEvent;
 use likeness_core::Catalogue;
-use likeness_core::cost::StageUnits;
 use likeness_core::ports::Blobs;
 use likeness_judge::FaceModel;
 use likeness_judge::tasks::{JudgeStage, JudgeTask};
@@ -38,24 +37,17 @@ impl Judge<'_> {
 
 /// The render worker's run (reported in the judge's payload) and the judge's own.
 async fn meter_render_and_judge(meter: &Meter, task: &JudgeTask, elapsed: std::time::Duration) {
-    let candidates = task.render.candidates.len() as u64;
-    let mut render = StageUnits {
-        gpu_seconds: task.render.render_ms as f64 / 1000.0,
-        ..StageUnits::default()
-    };
-    render.s3_get = 2;
-    render.s3_put = candidates;
-    // The task message: sent by the workflow, received and deleted by the worker.
-    for _ in 0..3 {
-        render.add_sqs_request(1024);
-    }
     let style = Some(&task.style);
     meter
-        .record(&task.preview_id, "render", task.attempt, style, render)
+        .record(
+            &task.preview_id,
+            "render",
+            task.attempt,
+            style,
+            task.render_units(),
+        )
         .await;
-    let mut judge = meter.lambda(elapsed);
-    judge.s3_get = 2 + candidates;
-    judge.s3_put = 1;
+    let judge = task.judge_units(meter.lambda(elapsed));
     meter
         .record(&task.preview_id, "judge", task.attempt, style, judge)
         .await;

@@ -88,29 +88,16 @@ fn substitutions(options: &PipelineOptions) -> BTreeMap<String, String> {
 
 /// The render worker's run (reported in the judge's payload) and the judge's own.
 async fn meter_render_and_judge(stack: &EmbeddedStack, task: &JudgeTask, judge_elapsed: Duration) {
-    let candidates = task.render.candidates.len() as u64;
-    let mut render = StageUnits {
-        gpu_seconds: task.render.render_ms as f64 / 1000.0,
-        ..StageUnits::default()
-    };
-    render.s3_get = 2;
-    render.s3_put = candidates;
-    // The task message: sent by the workflow, received and deleted by the worker.
-    for _ in 0..3 {
-        render.add_sqs_request(1024);
-    }
     costs::record(
         stack,
         &task.preview_id,
         "render",
         task.attempt,
         Some(&task.style),
-        render,
+        task.render_units(),
     )
     .await;
-    let mut judge = StageUnits::lambda(judge_elapsed, costs::JUDGE_MEMORY_MB);
-    judge.s3_get = 2 + candidates;
-    judge.s3_put = 1;
+    let judge = task.judge_units(StageUnits::lambda(judge_elapsed, costs::JUDGE_MEMORY_MB));
     costs::record(
         stack,
         &task.preview_id,
