@@ -17,6 +17,26 @@ pub fn work(id: &PreviewId, name: &str) -> String {
     format!("work/{id}/{name}")
 }
 
+/// The normalized reference analysis makes from the upload (PNG, no metadata).
+pub fn reference(id: &PreviewId) -> String {
+    work(id, "reference.png")
+}
+
+/// Where analysis found faces and subject in the reference (`tasks::Hints`, JSON).
+pub fn hints(id: &PreviewId) -> String {
+    work(id, "hints.json")
+}
+
+/// Candidate `n` (0-based) of one attempt of one style (PNG).
+pub fn candidate(id: &PreviewId, style: &StyleId, attempt: u32, n: usize) -> String {
+    work(id, &format!("candidates/{style}/{attempt}-{n}.png"))
+}
+
+/// The judge's best candidates so far for a style, carried to its next attempt.
+pub fn judge_carry(id: &PreviewId, style: &StyleId) -> String {
+    work(id, &format!("judge/{style}.json"))
+}
+
 pub fn delivered_prefix(tenant: &TenantId, id: &PreviewId) -> String {
     format!("previews/{tenant}/{id}/")
 }
@@ -55,5 +75,23 @@ mod tests {
         assert_eq!(parse_upload("uploads/acme/../photo"), None);
         assert_eq!(parse_upload("work/x/photo"), None);
         assert_eq!(parse_upload(&format!("{key}/extra")), None);
+    }
+
+    #[test]
+    fn every_work_object_lies_under_the_work_prefix() {
+        let id = PreviewId::new(format!("pv_{}", "b".repeat(32)));
+        let style = StyleId::new("oil");
+        for key in [
+            reference(&id),
+            hints(&id),
+            candidate(&id, &style, 2, 3),
+            judge_carry(&id, &style),
+        ] {
+            assert!(key.starts_with(&work_prefix(&id)), "{key}");
+        }
+        assert_eq!(
+            candidate(&id, &style, 2, 3),
+            format!("work/{id}/candidates/oil/2-3.png")
+        );
     }
 }

@@ -135,6 +135,21 @@ pub trait Workflow: Send + Sync {
     async fn send_task_heartbeat(&self, token: &str) -> PortResult<()>;
 }
 
+/// Tells the tenant about a preview's final state (ready, rejected, failed):
+/// builds and queues its webhook event, once however often it is called.
+#[async_trait]
+pub trait Announce: Send + Sync {
+    /// The webhook id queued (or queued before); `None` when the tenant set no URL.
+    async fn announce(&self, id: &PreviewId) -> PortResult<Option<String>>;
+}
+
+/// What the workflow engine remembers of an execution, for metering.
+#[async_trait]
+pub trait ExecutionHistory: Send + Sync {
+    /// How many states `execution` (its id or ARN) has entered so far.
+    async fn states_entered(&self, execution: &str) -> PortResult<u64>;
+}
+
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
 }

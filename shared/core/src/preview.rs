@@ -1,7 +1,9 @@
 //! A preview and the status machine every adapter enforces with conditional writes.
 
+use crate::analysis::AnalysisRecord;
 use crate::ids::{PreviewId, StyleId, TenantId};
 use crate::rejection::RejectionReason;
+use crate::tasks::DeliveredStyle;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -172,7 +174,7 @@ pub struct Preview {
     pub version: u64,
     /// The analysis as the analyze stage recorded it (verdict, metrics, subjects).
     #[serde(default)]
-    pub analysis: Option<serde_json::Value>,
+    pub analysis: Option<AnalysisRecord>,
     #[serde(default)]
     pub rejection_reasons: Vec<RejectionReason>,
     /// Why the pipeline failed, in words fit for the customer.
@@ -180,7 +182,7 @@ pub struct Preview {
     pub failure: Option<String>,
     /// What was delivered per style, with scores, as finalize recorded it.
     #[serde(default)]
-    pub results: Option<serde_json::Value>,
+    pub results: Option<Vec<DeliveredStyle>>,
     /// When the customer's data is deleted (retention end).
     pub expires_at: DateTime<Utc>,
 }
@@ -188,10 +190,10 @@ pub struct Preview {
 /// The fields a status transition may set alongside the new status.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PreviewPatch {
-    pub analysis: Option<serde_json::Value>,
+    pub analysis: Option<AnalysisRecord>,
     pub rejection_reasons: Option<Vec<RejectionReason>>,
     pub failure: Option<String>,
-    pub results: Option<serde_json::Value>,
+    pub results: Option<Vec<DeliveredStyle>>,
 }
 
 impl PreviewPatch {
