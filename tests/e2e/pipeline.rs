@@ -29,25 +29,19 @@ async fn a_portrait_photo_becomes_judged_previews_in_every_style() {
         preview.failure,
         preview.results
     );
-    let results = preview
-        .results
-        .as_ref()
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone();
+    let results = preview.results.clone().unwrap();
     assert_eq!(results.len(), 3);
     let blobs = &*service.pipeline.stack.blobs;
     for (style, result) in styles.iter().zip(&results) {
-        assert_eq!(result["style"], *style);
-        let delivered = result["previews"].as_array().unwrap();
+        assert_eq!(result.style.as_str(), *style);
+        let delivered = &result.previews;
         assert!(
             !delivered.is_empty(),
-            "{style}: nothing delivered: {result}"
+            "{style}: nothing delivered: {result:?}"
         );
         for p in delivered {
-            for field in ["webp", "jpeg"] {
-                let bytes = blobs.get(p[field].as_str().unwrap()).await.unwrap();
+            for (field, key) in [("webp", &p.webp), ("jpeg", &p.jpeg)] {
+                let bytes = blobs.get(key).await.unwrap();
                 assert!(
                     !likeness_judge::deliver::has_metadata(&bytes).unwrap(),
                     "{style} {field} carries metadata"
@@ -79,9 +73,7 @@ async fn a_portrait_photo_becomes_judged_previews_in_every_style() {
             "no cost recorded for {stage}: {stages:?}"
         );
     }
-    let total = likeness::costs::preview_total(&service.pipeline.stack, &id)
-        .await
-        .unwrap();
+    let total = service.pipeline.stack.preview_usd(&id).await.unwrap();
     let sum: f64 = lines.iter().map(|l| l.usd).sum();
     assert!(
         (total - sum).abs() < 1e-12 && total > 0.0,

@@ -2,6 +2,7 @@
 //! once, so every step is a conditional transition: a duplicate event finds the
 //! preview already claimed and does nothing.
 
+pub mod handler;
 pub mod stage;
 
 use likeness_core::ports::{Blobs, Previews};
@@ -14,7 +15,13 @@ use thiserror::Error;
 pub enum AnalyzeError {
     /// The message is not an S3 notification; retrying cannot help.
     #[error("not an S3 event notification: {0}")]
-    Malformed(String),
+    NotS3Event(String),
+    /// The analysis of the photo panicked: a defect, kept for someone to look at.
+    #[error("the analysis crashed: {0}")]
+    Crashed(String),
+    /// The normalized reference (or its hints) could not be encoded.
+    #[error("encoding the analysis output: {0}")]
+    Encode(String),
     #[error(transparent)]
     Port(#[from] PortError),
 }
@@ -23,7 +30,9 @@ impl AnalyzeError {
     /// Whether redelivering the message may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            AnalyzeError::Malformed(_) => false,
+            AnalyzeError::NotS3Event(_) | AnalyzeError::Crashed(_) | AnalyzeError::Encode(_) => {
+                false
+            }
             AnalyzeError::Port(e) => !matches!(e, PortError::Invalid(_)),
         }
     }
@@ -51,7 +60,7 @@ pub async fn handle_upload_notification(
     blobs: &dyn Blobs,
 ) -> Result<Vec<UploadOutcome>, AnalyzeError> {
     let notification: S3EventNotification =
-        serde_json::from_str(body).map_err(|e| AnalyzeError::Malformed(e.to_string()))?;
+        serde_json::from_str(body).map_err(|e| AnalyzeError::NotS3Event(e.to_string()))?;
     let mut outcomes = Vec::with_capacity(notification.records.len());
     for record in &notification.records {
         outcomes.push(claim_upload(record, previews, blobs).await?);

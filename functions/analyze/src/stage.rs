@@ -9,20 +9,10 @@
 use crate::AnalyzeError;
 use likeness_core::ports::{Blobs, Previews, StartOutcome, Workflow};
 use likeness_core::preview::PreviewPatch;
+use likeness_core::tasks::{ExecutionInput, HintFace, Hints};
 use likeness_core::{PortError, Preview, PreviewId, RejectionReason, Status, keys};
 use likeness_vision::{AnalysisConfig, Verdict};
-use serde_json::json;
 use tracing::Instrument;
-
-/// Where the stage leaves its work for the renderers.
-pub fn reference_key(id: &PreviewId) -> String {
-    keys::work(id, "reference.png")
-}
-
-/// Face boxes and the subject box of the reference (JSON).
-pub fn hints_key(id: &PreviewId) -> String {
-    keys::work(id, "hints.json")
-}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StageOutcome {
@@ -38,17 +28,6 @@ pub struct AnalyzeStage<'a> {
     pub blobs: &'a dyn Blobs,
     pub workflow: &'a dyn Workflow,
     pub config: &'a AnalysisConfig,
-}
-
-/// The execution's input: what the state machine needs to fan out over styles.
-pub fn execution_input(preview: &Preview) -> serde_json::Value {
-    json!({
-        "preview_id": preview.id,
-        "tenant": preview.tenant,
-        "subject": preview.subject,
-        "styles": preview.styles,
-        "variations": preview.variations,
-    })
 }
 
 impl AnalyzeStage<'_> {
@@ -80,13 +59,12 @@ impl AnalyzeStage<'_> {
         let analysis =
             tokio::task::spawn_blocking(move || likeness_vision::analyze(&bytes, subject, &config))
                 .await
-                .map_err(|e| AnalyzeError::Malformed(format!("analysis task: {e}")))?;
+                .map_err(|e| AnalyzeError::Crashed(e.to_string()))?;
         let analysis = match analysis {
             Ok(a) => a,
             Err(e) => return self.reject(&preview, vec![e.reason()], None).await,
         };
-        let summary =
-            serde_json::to_value(&analysis).map_err(|e| AnalyzeError::Malformed(e.to_string()))?;
+        let summary = analysis.record();
         if analysis.verdict == Verdict::Reject {
             let reasons = analysis
                 .reasons
@@ -98,23 +76,25 @@ impl AnalyzeStage<'_> {
         }
         let png = encode_png(&analysis.normalized)?;
         self.blobs
-            .put(&reference_key(&preview.id), png, "image/png")
+            .put(&keys::reference(&preview.id), png, "image/png")
             .await?;
         // Where the faces and the subject are, in the reference's pixels: renderers
         // keep faces detailed with it and the judge frames pets with it.
-        let faces: Vec<_> = analysis
-            .subjects
-            .faces
-            .iter()
-            .map(|f| json!({ "rect": f.rect }))
-            .collect();
-        let hints = json!({ "faces": faces, "subject": analysis.subjects.subject_box });
+        let hints = Hints {
+            faces: analysis
+                .subjects
+                .faces
+                .iter()
+                .map(|f| HintFace {
+                    rect: f.rect,
+                    landmarks: None,
+                })
+                .collect(),
+            subject: analysis.subjects.subject_box,
+        };
+        let hints = serde_json::to_vec(&hints).map_err(|e| AnalyzeError::Encode(e.to_string()))?;
         self.blobs
-            .put(
-                &hints_key(&preview.id),
-                hints.to_string().into_bytes(),
-                "application/json",
-            )
+            .put(&keys::hints(&preview.id), hints, "application/json")
             .await?;
         let patch = PreviewPatch {
             analysis: Some(summary),
@@ -136,9 +116,11 @@ impl AnalyzeStage<'_> {
     }
 
     async fn start(&self, preview: &Preview) -> Result<StartOutcome, AnalyzeError> {
+        let input = serde_json::to_value(ExecutionInput::for_preview(preview))
+            .map_err(|e| AnalyzeError::Encode(e.to_string()))?;
         Ok(self
             .workflow
-            .start_execution(preview.id.as_str(), execution_input(preview))
+            .start_execution(preview.id.as_str(), input)
             .await?)
     }
 
@@ -146,7 +128,7 @@ impl AnalyzeStage<'_> {
         &self,
         preview: &Preview,
         reasons: Vec<RejectionReason>,
-        summary: Option<serde_json::Value>,
+        summary: Option<likeness_core::analysis::AnalysisRecord>,
     ) -> Result<StageOutcome, AnalyzeError> {
         tracing::info!(preview_id = %preview.id, codes = ?reasons.iter().map(|r| r.code.as_str()).collect::<Vec<_>>(), "photo rejected");
         let patch = PreviewPatch {
@@ -172,6 +154,6 @@ fn encode_png(image: &image::RgbImage) -> Result<Vec<u8>, AnalyzeError> {
     let mut out = std::io::Cursor::new(Vec::new());
     image
         .write_to(&mut out, image::ImageFormat::Png)
-        .map_err(|e| AnalyzeError::Malformed(format!("encoding the reference: {e}")))?;
+        .map_err(|e| AnalyzeError::Encode(format!("the reference: {e}")))?;
     Ok(out.into_inner())
 }

@@ -4,10 +4,12 @@
 
 mod common;
 
-use common::{MemoryBlobs, RecordingWorkflow, ordered};
-use likeness_analyze::stage::{AnalyzeStage, StageOutcome, hints_key, reference_key};
+use common::{MemoryBlobs, ordered};
+use likeness_analyze::stage::{AnalyzeStage, StageOutcome};
+use likeness_core::keys;
 use likeness_core::ports::{Blobs, Previews, SystemClock};
 use likeness_core::preview::PreviewPatch;
+use likeness_core::testing::RecordingWorkflow;
 use likeness_core::{RejectionCode, Status, SubjectKind};
 use likeness_embedded::SqliteRecords;
 use likeness_vision::AnalysisConfig;
@@ -66,11 +68,14 @@ async fn an_accepted_photo_starts_the_workflow_once_and_leaves_no_upload() {
     assert!(matches!(outcome, StageOutcome::Started(_)), "{outcome:?}");
     let stored = records.get(&preview.id).await.unwrap().unwrap();
     assert_eq!(stored.status, Status::Rendering);
-    assert_eq!(stored.analysis.as_ref().unwrap()["verdict"], "accept");
-    let reference = blobs.get(&reference_key(&preview.id)).await.unwrap();
+    assert_eq!(
+        stored.analysis.as_ref().unwrap().verdict,
+        likeness_vision::Verdict::Accept
+    );
+    let reference = blobs.get(&keys::reference(&preview.id)).await.unwrap();
     assert!(image::load_from_memory(&reference).is_ok());
     let hints: serde_json::Value =
-        serde_json::from_slice(&blobs.get(&hints_key(&preview.id)).await.unwrap()).unwrap();
+        serde_json::from_slice(&blobs.get(&keys::hints(&preview.id)).await.unwrap()).unwrap();
     assert_eq!(hints["faces"].as_array().unwrap().len(), 1, "{hints}");
     assert!(
         blobs.list("uploads/").await.unwrap().is_empty(),
@@ -79,7 +84,7 @@ async fn an_accepted_photo_starts_the_workflow_once_and_leaves_no_upload() {
 
     // A redelivery finds the preview rendering and starts nothing new.
     stage.run(&preview.id).await.unwrap();
-    let started = workflow.0.lock().unwrap();
+    let started = workflow.started.lock().unwrap();
     assert_eq!(started.len(), 1);
     assert_eq!(started[0].0, preview.id.as_str());
     assert_eq!(started[0].1["styles"][0], "oil");
@@ -115,7 +120,7 @@ async fn a_photo_without_a_face_is_rejected_with_its_reason() {
     let stored = records.get(&preview.id).await.unwrap().unwrap();
     assert_eq!(stored.status, Status::Rejected);
     assert_eq!(stored.rejection_reasons, reasons);
-    assert!(workflow.0.lock().unwrap().is_empty());
+    assert!(workflow.started.lock().unwrap().is_empty());
     assert!(
         blobs.list("").await.unwrap().is_empty(),
         "nothing is kept of a rejected photo"

@@ -5,15 +5,17 @@
 use crate::config::StyleQa;
 use crate::metrics::hamming;
 use crate::score::{Artifact, ArtifactCode, CandidateReport};
-use likeness_core::StyleId;
+use likeness_core::tasks::{RenderParameters, Selected};
+use likeness_core::{StyleId, seeds};
 use serde::{Deserialize, Serialize};
 
-/// The render parameters of one attempt.
+/// What one attempt rendered with, as the render worker reported it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RenderParams {
     /// `classic` or `diffusion`.
     pub engine: String,
-    pub seeds: Vec<u64>,
+    /// The attempt's base seed ([`seeds::variation`] gives each candidate's).
+    pub seed: u64,
     /// Diffusion img2img strength.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strength: Option<f32>,
@@ -57,17 +59,6 @@ pub enum Outcome {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Selected {
-    pub key: String,
-    pub seed: u64,
-    pub overall: f32,
-    /// Delivered without clearing every threshold.
-    pub flagged: bool,
-    pub below: Vec<String>,
-    pub artifacts: Vec<ArtifactCode>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DecisionOutput {
     pub style: StyleId,
     pub outcome: Outcome,
@@ -75,9 +66,9 @@ pub struct DecisionOutput {
     pub selected: Vec<Selected>,
     /// Candidate keys to delete now: neither selected nor carried.
     pub rejected: Vec<String>,
-    /// With `retry`: the parameters of the next attempt.
+    /// With `retry`: what the next attempt renders with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry: Option<RenderParams>,
+    pub retry: Option<RenderParameters>,
     /// With `retry`: the best so far, to pass back as `earlier` next time.
     pub carry: Vec<JudgedCandidate>,
     /// All judged candidates with near duplicates marked, for the record.
@@ -124,15 +115,6 @@ pub fn mark_near_duplicates(candidates: &mut [JudgedCandidate], bits: u32) {
             }
         }
     }
-}
-
-/// SplitMix64: new seeds that are a pure function of the old ones and the attempt.
-fn next_seed(seed: u64, attempt: u32) -> u64 {
-    let mut z = seed ^ (attempt as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 fn selected(c: &JudgedCandidate, flagged: bool) -> Selected {
@@ -231,21 +213,20 @@ pub fn decide(input: DecisionInput) -> DecisionOutput {
                     .iter()
                     .any(|a| matches!(a.code, ArtifactCode::MissingFace | ArtifactCode::MeltedFace))
         });
-        let mut params = input.params.clone();
-        params.seeds = input
-            .params
-            .seeds
-            .iter()
-            .map(|&s| next_seed(s, input.attempt))
-            .collect();
-        // Only identity trouble justifies trading style for likeness; a style or
-        // colour miss gets fresh seeds at the same settings.
-        if params.engine == "diffusion" && likeness_failed {
-            params.strength = params
+        let used = &input.params;
+        // A new base seed always; only identity trouble justifies trading style
+        // for likeness, so a style or colour miss keeps the other settings.
+        let mut next = RenderParameters {
+            seed: Some(seeds::next(used.seed, input.attempt)),
+            strength: used.strength,
+            identity_scale: used.identity_scale,
+        };
+        if used.engine == "diffusion" && likeness_failed {
+            next.strength = used
                 .strength
                 .map(|s| (s - qa.strength_step).max(qa.min_strength));
-            params.identity_scale = Some(
-                (params.identity_scale.unwrap_or(1.0) + qa.identity_scale_step)
+            next.identity_scale = Some(
+                (used.identity_scale.unwrap_or(1.0) + qa.identity_scale_step)
                     .min(qa.max_identity_scale),
             );
         }
@@ -266,7 +247,7 @@ pub fn decide(input: DecisionInput) -> DecisionOutput {
                 "attempt {} of {}: nothing passed ({why}); retrying",
                 input.attempt, qa.max_attempts
             ),
-            retry: Some(params),
+            retry: Some(next),
             carry,
             judged: all,
         };

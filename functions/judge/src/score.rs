@@ -12,57 +12,7 @@ use likeness_vision::saliency::salient_box;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Stable artifact codes: they go into records and webhooks, never rename one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ArtifactCode {
-    /// Near-uniform image: nothing was drawn.
-    Blank,
-    /// Dead black tiles, what NaNs in a decoder leave.
-    BlackTiles,
-    /// Large areas clipped to fully saturated colour.
-    ClippedSaturation,
-    /// More faces than the order has people.
-    ExtraFaces,
-    /// Fewer faces than the order has people.
-    MissingFace,
-    /// A face whose landmarks are not a face's.
-    MeltedFace,
-    /// The same picture as a better-ranked variation.
-    NearDuplicate,
-}
-
-impl ArtifactCode {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ArtifactCode::Blank => "blank",
-            ArtifactCode::BlackTiles => "black_tiles",
-            ArtifactCode::ClippedSaturation => "clipped_saturation",
-            ArtifactCode::ExtraFaces => "extra_faces",
-            ArtifactCode::MissingFace => "missing_face",
-            ArtifactCode::MeltedFace => "melted_face",
-            ArtifactCode::NearDuplicate => "near_duplicate",
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Artifact {
-    pub code: ArtifactCode,
-    /// The measurement that tripped the check, in the check's own unit.
-    pub measured: f32,
-    pub limit: f32,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Scores {
-    pub likeness: f32,
-    pub colour: f32,
-    pub composition: f32,
-    pub style: f32,
-    /// 1 without artifacts, 0 with any.
-    pub artifacts: f32,
-}
+pub use likeness_core::qa::{Artifact, ArtifactCode, Scores};
 
 /// How likeness was measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -82,7 +82,7 @@ fn two_identical_variations_are_near_duplicates_and_only_one_is_delivered() {
         qa,
         params: RenderParams {
             engine: "classic".into(),
-            seeds: vec![4, 5],
+            seed: 4,
             strength: None,
             identity_scale: None,
         },

@@ -1,59 +1,11 @@
 //! Clean-up after a preview is final, and metadata-free delivery.
 
-use async_trait::async_trait;
 use image::{Rgb, RgbImage};
-use likeness_core::ports::{Blobs, PresignedRequest};
-use likeness_core::{PortError, PreviewId, StyleId, TenantId, keys};
+use likeness_core::ports::Blobs;
+use likeness_core::testing::MemoryBlobs;
+use likeness_core::{PreviewId, StyleId, TenantId, keys};
 use likeness_judge::deliver::has_metadata;
 use likeness_judge::{DeliveryConfig, clean_up, deliver};
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::time::Duration;
-
-#[derive(Default)]
-struct MemoryBlobs(Mutex<BTreeMap<String, Vec<u8>>>);
-
-#[async_trait]
-impl Blobs for MemoryBlobs {
-    async fn put(&self, key: &str, bytes: Vec<u8>, _: &str) -> Result<(), PortError> {
-        self.0.lock().unwrap().insert(key.into(), bytes);
-        Ok(())
-    }
-    async fn get(&self, key: &str) -> Result<Vec<u8>, PortError> {
-        self.0
-            .lock()
-            .unwrap()
-            .get(key)
-            .cloned()
-            .ok_or_else(|| PortError::NotFound(key.into()))
-    }
-    async fn delete(&self, key: &str) -> Result<(), PortError> {
-        self.0.lock().unwrap().remove(key);
-        Ok(())
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, PortError> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .keys()
-            .filter(|k| k.starts_with(prefix))
-            .cloned()
-            .collect())
-    }
-    async fn presign_put(
-        &self,
-        _: &str,
-        _: &str,
-        _: u64,
-        _: Duration,
-    ) -> Result<PresignedRequest, PortError> {
-        Err(PortError::Invalid("not used".into()))
-    }
-    async fn presign_get(&self, _: &str, _: Duration) -> Result<PresignedRequest, PortError> {
-        Err(PortError::Invalid("not used".into()))
-    }
-}
 
 fn picture() -> RgbImage {
     RgbImage::from_fn(320, 240, |x, y| {

@@ -2,6 +2,7 @@
 //! parameters, give up with the best flagged.
 
 use likeness_core::StyleId;
+use likeness_core::seeds;
 use likeness_judge::score::{Artifact, LikenessMethod, Measurements, Scores};
 use likeness_judge::{
     ArtifactCode, CandidateReport, DecisionInput, JudgedCandidate, Outcome, RenderParams, StyleQa,
@@ -67,10 +68,10 @@ fn candidate(key: &str, seed: u64, r: CandidateReport) -> JudgedCandidate {
     }
 }
 
-fn diffusion(seeds: Vec<u64>) -> RenderParams {
+fn diffusion(seed: u64) -> RenderParams {
     RenderParams {
         engine: "diffusion".into(),
-        seeds,
+        seed,
         strength: Some(0.6),
         identity_scale: Some(0.8),
     }
@@ -85,7 +86,7 @@ fn input(attempt: u32, candidates: Vec<JudgedCandidate>) -> DecisionInput {
             max_attempts: 3,
             ..StyleQa::default()
         },
-        params: diffusion(vec![1, 2, 3]),
+        params: diffusion(1),
         candidates,
         earlier: vec![],
     }
@@ -118,11 +119,10 @@ fn a_likeness_miss_retries_diffusion_with_new_seeds_lower_strength_and_more_iden
     let out = decide(input(1, vec![candidate("a", 1, report(0.3, 0.9, 1, &[]))]));
     assert_eq!(out.outcome, Outcome::Retry);
     let next = out.retry.expect("retry parameters");
-    assert_eq!(next.seeds.len(), 3);
-    assert!(
-        next.seeds.iter().all(|s| ![1, 2, 3].contains(s)),
-        "{next:?}"
-    );
+    let seed = next.seed.expect("a new base seed");
+    let retried: Vec<u64> = (0..3).map(|i| seeds::variation(seed, i)).collect();
+    assert!(retried.iter().all(|s| ![1, 2, 3].contains(s)), "{next:?}");
+    assert_eq!(seed, seeds::next(1, 1), "the one seed formula");
     assert!((next.strength.unwrap() - 0.5).abs() < 1e-6, "{next:?}");
     assert!(
         (next.identity_scale.unwrap() - 1.0).abs() < 1e-6,
@@ -131,7 +131,7 @@ fn a_likeness_miss_retries_diffusion_with_new_seeds_lower_strength_and_more_iden
     assert_eq!(out.carry.len(), 1, "best kept for a later give-up");
     // Deterministic: the same input gives the same retry.
     let again = decide(input(1, vec![candidate("a", 1, report(0.3, 0.9, 1, &[]))]));
-    assert_eq!(again.retry.unwrap().seeds, next.seeds);
+    assert_eq!(again.retry.unwrap().seed, next.seed);
 
     // A style miss keeps the strength: only identity trouble trades style for likeness.
     let out = decide(input(1, vec![candidate("a", 1, report(0.9, 0.2, 1, &[]))]));

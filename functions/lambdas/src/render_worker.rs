@@ -6,14 +6,11 @@
 //! instead of waiting for a heartbeat timeout.
 
 use crate::config::{
-    ConfigError, DIFFUSION_MODEL, RENDER_HEARTBEAT_SECONDS, RENDER_LONG_SIDE, RENDER_QUEUE_URL,
-    RENDER_WORKERS, number, optional, required,
+    ConfigError, RENDER_HEARTBEAT_SECONDS, RENDER_LONG_SIDE, RENDER_QUEUE_URL, RENDER_WORKERS,
+    number, required,
 };
-use likeness_core::Catalogue;
-use likeness_render::diffusion::{DiffusionEngine, DiffusionSettings};
+use likeness_render::DEFAULT_LONG_SIDE;
 use likeness_render::worker::RenderWorker;
-use likeness_render::{ClassicEngine, DEFAULT_LONG_SIDE, Engine, RenderError};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -48,24 +45,6 @@ impl WorkerSettings {
     /// lost heartbeats in a row still do not time the task out.
     pub fn heartbeat_interval(&self) -> Duration {
         Duration::from_secs(self.heartbeat_seconds.div_ceil(3).max(1))
-    }
-}
-
-/// The engine: diffusion when `LIKENESS_DIFFUSION_MODEL` names a weights
-/// folder, else the classic engine, which needs no weights.
-pub fn engine_from_env(catalogue: &Catalogue) -> Result<Arc<dyn Engine>, RenderError> {
-    match optional(DIFFUSION_MODEL) {
-        Some(dir) => {
-            tracing::info!(model = %dir, "render engine: diffusion");
-            Ok(Arc::new(DiffusionEngine::load(
-                Path::new(&dir),
-                DiffusionSettings::default(),
-            )?))
-        }
-        None => {
-            tracing::info!("render engine: classic ({DIFFUSION_MODEL} is not set)");
-            Ok(Arc::new(ClassicEngine::new(catalogue.clone())))
-        }
     }
 }
 

@@ -32,11 +32,8 @@ pub async fn handle(
     queue: &dyn Queue,
     event: LambdaEvent<SqsEvent>,
 ) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    for message in event.payload.records {
-        let id = message.message_id.unwrap_or_default();
-        let body = message.body.unwrap_or_default();
-        let failed = match notifier.handle(&body).await {
+    crate::task::batch(event.payload, |id, body| async move {
+        match notifier.handle(&body).await {
             Ok(_) => false,
             Err(NotifyError::BadMessage(reason)) => {
                 // Kept for a person to look at, as the one-machine loop does.
@@ -48,10 +45,7 @@ pub async fn handle(
                 tracing::warn!(message_id = %id, error = %e, "webhook message will be retried");
                 true
             }
-        };
-        if failed && !id.is_empty() {
-            response.add_failure(id);
         }
-    }
-    response
+    })
+    .await
 }

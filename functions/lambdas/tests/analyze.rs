@@ -4,15 +4,44 @@
 
 mod common;
 
-use aws_lambda_events::event::sqs::SqsEvent;
-use common::{PREVIEW, RecordingWorkflow, Stack, event, lambda_event, photo};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use common::{PREVIEW, Stack, event, photo};
+use likeness_analyze::handler::{AnalyzePorts, Disposition, disposition, handle_message};
 use likeness_core::ledger::CostLedger;
-use likeness_core::ports::{Blobs, Previews};
+use likeness_core::metering::Meter;
+use likeness_core::ports::{Blobs, Previews, SystemClock};
+use likeness_core::testing::RecordingWorkflow;
 use likeness_core::{PreviewId, Status};
-use likeness_lambdas::analyze::Analyze;
-use likeness_lambdas::metering::Meter;
+use likeness_lambdas::task;
 use likeness_vision::AnalysisConfig;
 use serde_json::Value;
+use std::sync::Arc;
+
+fn ports(
+    stack: &Stack,
+    blobs: Arc<dyn Blobs>,
+    workflow: Arc<RecordingWorkflow>,
+    meter: Option<Arc<dyn Meter>>,
+) -> AnalyzePorts {
+    AnalyzePorts {
+        previews: stack.records.clone(),
+        blobs,
+        workflow,
+        config: AnalysisConfig::default(),
+        clock: Arc::new(SystemClock),
+        meter,
+        announce: None,
+    }
+}
+
+/// The analyze Lambda's batch handling (`src/bin/analyze.rs`).
+async fn analyze(ports: &AnalyzePorts, event: SqsEvent) -> SqsBatchResponse {
+    task::batch(event, |id, body| async move {
+        let result = handle_message(ports, &body).await;
+        disposition(&result, &id) == Disposition::Redeliver
+    })
+    .await
+}
 
 fn fixture() -> SqsEvent {
     serde_json::from_value(event("analyze-sqs-s3-upload.json")).expect("an SQS event")
@@ -27,19 +56,15 @@ async fn the_good_upload_starts_its_execution_and_only_the_bad_message_fails() {
         .put(&preview.upload.key, photo(), "image/jpeg")
         .await
         .unwrap();
-    let workflow = RecordingWorkflow::default();
-    let config = AnalysisConfig::default();
-    let meter = Meter::new(stack.records.clone(), stack.costs.clone(), 2048);
-    let analyze = Analyze {
-        previews: &*stack.records,
-        blobs: &*stack.blobs,
-        workflow: &workflow,
-        config: &config,
-        announcer: None,
-        meter: Some(&meter),
-    };
+    let workflow = Arc::new(RecordingWorkflow::default());
+    let ports = ports(
+        &stack,
+        stack.blobs.clone(),
+        workflow.clone(),
+        Some(stack.meter()),
+    );
 
-    let response = analyze.handle(lambda_event(fixture())).await;
+    let response = analyze(&ports, fixture()).await;
     let failed: Vec<&str> = response
         .batch_item_failures
         .iter()
@@ -76,7 +101,7 @@ async fn the_good_upload_starts_its_execution_and_only_the_bad_message_fails() {
     );
 
     // SQS delivers the batch again (at least once): nothing new happens.
-    let again = analyze.handle(lambda_event(fixture())).await;
+    let again = analyze(&ports, fixture()).await;
     assert_eq!(again.batch_item_failures.len(), 1);
     assert_eq!(workflow.started.lock().unwrap().len(), 1);
 
@@ -108,17 +133,9 @@ async fn an_unavailable_store_reports_the_message_for_another_delivery() {
         "likeness",
     );
     let _ = stack.preview_at(Status::AwaitingUpload).await;
-    let workflow = RecordingWorkflow::default();
-    let config = AnalysisConfig::default();
-    let analyze = Analyze {
-        previews: &*stack.records,
-        blobs: &broken,
-        workflow: &workflow,
-        config: &config,
-        announcer: None,
-        meter: None,
-    };
-    let response = analyze.handle(lambda_event(sqs)).await;
+    let workflow = Arc::new(RecordingWorkflow::default());
+    let ports = ports(&stack, Arc::new(broken), workflow.clone(), None);
+    let response = analyze(&ports, sqs).await;
     let failed: Vec<Value> = response
         .batch_item_failures
         .iter()

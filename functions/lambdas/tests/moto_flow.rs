@@ -25,17 +25,11 @@ mod moto;
 mod common;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
-};
-use aws_sdk_s3::types::{
-    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
-    QueueConfiguration, S3KeyFilter,
-};
 use common::{API_KEY, TENANT, event, lambda_event};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Service};
+use lambda_runtime::Diagnostic;
+use likeness_analyze::handler::{Disposition, disposition, handle_message};
 use likeness_api::{ApiConfig, ApiState, auth};
 use likeness_aws::{DynamoRecords, S3Blobs, S3Endpoint, SqsQueue, StepFunctionsWorkflow};
 use likeness_core::ledger::{CostLedger, Deliveries};
@@ -44,16 +38,13 @@ use likeness_core::ports::{
     Workflow,
 };
 use likeness_core::{Catalogue, PortError, PreviewId, Status, TenantId};
-use likeness_judge::DeliveryConfig;
-use likeness_lambdas::analyze::Analyze;
-use likeness_lambdas::finalize::Finalize;
-use likeness_lambdas::judge::Judge;
-use likeness_lambdas::metering::Meter;
-use likeness_lambdas::notify::{self, Announcer};
-use likeness_lambdas::{TaskFailed, mark_failed};
+use likeness_judge::{
+    FinalizePorts, JudgePorts, MarkFailedPorts, finalize, judge_task, mark_failed,
+};
+use likeness_lambdas::{AwsStack, task};
+use likeness_notify::{NotifyPorts, notify_task};
 use likeness_render::worker::RenderWorker;
 use likeness_render::{Candidate, ClassicEngine, Engine, RenderError, RenderRequest};
-use likeness_vision::AnalysisConfig;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -61,7 +52,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 const BUCKET: &str = "likeness-uploads";
-const ACCOUNT: &str = "123456789012";
+use moto::ACCOUNT;
 const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:likeness-";
 const ROLE: &str = "arn:aws:iam::123456789012:role/likeness-sfn";
 
@@ -71,67 +62,6 @@ struct Infra {
     lambda_queue: String,
     webhooks_queue: String,
     state_machine: String,
-}
-
-async fn queue(sdk: &aws_config::SdkConfig, name: &str) -> String {
-    aws_sdk_sqs::Client::new(sdk)
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url
-        .expect("queue url")
-}
-
-fn s3_client(moto: &moto::Moto) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&moto.sdk_config())
-            .force_path_style(true)
-            .build(),
-    )
-}
-
-/// The table as infra/template.yaml declares it.
-async fn table(sdk: &aws_config::SdkConfig) {
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    let gsi = |name: &str| {
-        GlobalSecondaryIndex::builder()
-            .index_name(name)
-            .key_schema(key(&format!("{name}PK"), KeyType::Hash))
-            .key_schema(key(&format!("{name}SK"), KeyType::Range))
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
-            .build()
-            .unwrap()
-    };
-    let mut create = aws_sdk_dynamodb::Client::new(sdk)
-        .create_table()
-        .table_name("likeness")
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("PK", KeyType::Hash))
-        .key_schema(key("SK", KeyType::Range))
-        .global_secondary_indexes(gsi("GSI1"))
-        .global_secondary_indexes(gsi("GSI2"));
-    for name in ["PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"] {
-        create = create.attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        );
-    }
-    create.send().await.expect("create table");
 }
 
 /// `lambda:invoke` states become SQS callback states on `queue_url` with the
@@ -163,48 +93,13 @@ fn callbacks_for_lambdas(states: &mut serde_json::Map<String, Value>, queue_url:
 
 async fn infra(moto: &moto::Moto) -> Infra {
     let sdk = moto.sdk_config();
-    let uploads_queue = queue(&sdk, "uploads").await;
-    let render_queue = queue(&sdk, "render").await;
-    let lambda_queue = queue(&sdk, "lambda-invocations").await;
-    let webhooks_queue = queue(&sdk, "webhooks").await;
-    table(&sdk).await;
-
-    let s3 = s3_client(moto);
-    s3.create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("bucket");
-    let uploads_only = NotificationConfigurationFilter::builder()
-        .key(
-            S3KeyFilter::builder()
-                .filter_rules(
-                    FilterRule::builder()
-                        .name(FilterRuleName::Prefix)
-                        .value("uploads/")
-                        .build(),
-                )
-                .build(),
-        )
-        .build();
-    s3.put_bucket_notification_configuration()
-        .bucket(BUCKET)
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .queue_configurations(
-                    QueueConfiguration::builder()
-                        .id("uploads-to-analyze")
-                        .queue_arn(format!("arn:aws:sqs:{}:{ACCOUNT}:uploads", moto::REGION))
-                        .events(Event::from("s3:ObjectCreated:*"))
-                        .filter(uploads_only)
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("bucket notification");
+    let uploads_queue = moto.create_queue("uploads").await;
+    let render_queue = moto.create_queue("render").await;
+    let lambda_queue = moto.create_queue("lambda-invocations").await;
+    let webhooks_queue = moto.create_queue("webhooks").await;
+    moto.create_table("likeness").await;
+    moto.create_bucket(BUCKET).await;
+    moto.notify_uploads(BUCKET, "uploads").await;
 
     let mut definition: Value = serde_json::from_str(
         &std::fs::read_to_string(common::repo_path("infra/statemachine/preview.asl.json"))
@@ -300,47 +195,31 @@ impl Engine for AtLeast {
     }
 }
 
-/// Runs the real function handlers for the `lambda:invoke` states (module comment).
+/// Runs the real function handlers for the `lambda:invoke` states (module
+/// comment), over the ports `AwsStack` gives each function when deployed.
 struct Functions {
-    blobs: Arc<S3Blobs>,
-    records: Arc<DynamoRecords>,
-    catalogue: Catalogue,
-    delivery: DeliveryConfig,
-    announcer: Announcer,
-    meter: Meter,
+    judge: JudgePorts,
+    finalize: FinalizePorts,
+    mark_failed: MarkFailedPorts,
+    notify: NotifyPorts,
     invoked: std::sync::Mutex<Vec<String>>,
 }
 
 impl Functions {
-    async fn invoke(&self, function: &str, payload: Value) -> Result<Value, TaskFailed> {
+    async fn invoke(&self, function: &str, payload: Value) -> Result<Value, Diagnostic> {
         let name = function
             .strip_prefix(FUNCTION_ARN)
             .unwrap_or_else(|| panic!("unknown function {function}"));
         self.invoked.lock().unwrap().push(name.to_owned());
-        let event = lambda_event(payload);
         match name {
-            "judge" => {
-                Judge {
-                    blobs: &*self.blobs,
-                    catalogue: &self.catalogue,
-                    model: None,
-                    meter: Some(&self.meter),
-                }
-                .handle(event)
-                .await
-            }
+            "judge" => task::invoke(name, payload, |t| judge_task::handle(&self.judge, t)).await,
             "finalize" => {
-                Finalize {
-                    blobs: &*self.blobs,
-                    previews: &*self.records,
-                    delivery: &self.delivery,
-                    meter: Some(&self.meter),
-                }
-                .handle(event)
-                .await
+                task::invoke(name, payload, |t| finalize::handle(&self.finalize, t)).await
             }
-            "mark-failed" => mark_failed::handle(&*self.blobs, &*self.records, event).await,
-            "notify" => notify::handle(&self.announcer, Some(&self.meter), event).await,
+            "mark-failed" => {
+                task::invoke(name, payload, |t| mark_failed::handle(&self.mark_failed, t)).await
+            }
+            "notify" => task::invoke(name, payload, |t| notify_task::handle(&self.notify, t)).await,
             other => panic!("no function {other}"),
         }
     }
@@ -367,7 +246,7 @@ impl Functions {
                         .await
                         .expect("answer the invocation"),
                     Err(e) => sfn
-                        .send_task_failure(token, &e.error, &e.cause)
+                        .send_task_failure(token, &e.error_type, &e.error_message)
                         .await
                         .expect("fail the invocation"),
                 }
@@ -460,6 +339,7 @@ async fn an_upload_goes_from_a_presigned_put_to_a_finalized_preview() {
     ));
     let queue = Arc::new(SqsQueue::from_sdk_config(&sdk));
     let sfn = StepFunctionsWorkflow::from_sdk_config(&sdk, &infra.state_machine);
+    let answers = StepFunctionsWorkflow::from_sdk_config(&sdk, &infra.state_machine);
     let sfn_client = aws_sdk_sfn::Client::new(&sdk);
 
     // 1. The api function takes the order and presigns the upload.
@@ -535,29 +415,22 @@ async fn an_upload_goes_from_a_presigned_put_to_a_finalized_preview() {
     );
 
     // 4. The analyze handler gets them as the Lambda SQS event source batches them.
-    let config = AnalysisConfig::default();
-    let announcer = Announcer::new(
-        records.clone(),
-        records.clone(),
-        blobs.clone(),
-        records.clone(),
-        queue.clone(),
-        Arc::new(SystemClock),
-        &infra.webhooks_queue,
-    );
-    let meter = Meter::new(records.clone(), records.clone(), 1024);
-    let analyze = Analyze {
-        previews: &*records,
-        blobs: &*blobs,
-        workflow: &sfn,
-        config: &config,
-        announcer: Some(&announcer),
-        meter: Some(&meter),
+    let stack = AwsStack {
+        sdk: sdk.clone(),
+        records: records.clone(),
+        blobs: blobs.clone(),
+        clock: Arc::new(SystemClock),
     };
+    let analyze = stack.analyze_ports_with(Arc::new(sfn), Some(&infra.webhooks_queue));
     let uploads_arn = format!("arn:aws:sqs:{}:{ACCOUNT}:uploads", moto::REGION);
-    let response = analyze
-        .handle(lambda_event(sqs_event(&messages, &uploads_arn)))
-        .await;
+    let response = task::batch(sqs_event(&messages, &uploads_arn), |id, body| {
+        let analyze = &analyze;
+        async move {
+            let result = handle_message(analyze, &body).await;
+            disposition(&result, &id) == Disposition::Redeliver
+        }
+    })
+    .await;
     assert!(
         response.batch_item_failures.is_empty(),
         "{:?}",
@@ -597,12 +470,10 @@ async fn an_upload_goes_from_a_presigned_put_to_a_finalized_preview() {
         landmarks: None,
     });
     let functions = Functions {
-        blobs: blobs.clone(),
-        records: records.clone(),
-        catalogue: Catalogue::builtin(),
-        delivery: DeliveryConfig::default(),
-        announcer,
-        meter,
+        judge: stack.judge_ports(None),
+        finalize: stack.finalize_ports(),
+        mark_failed: stack.mark_failed_ports(),
+        notify: stack.notify_ports_with(&infra.webhooks_queue),
         invoked: Default::default(),
     };
     let stop = CancellationToken::new();
@@ -611,7 +482,7 @@ async fn an_upload_goes_from_a_presigned_put_to_a_finalized_preview() {
         1,
         stop.clone(),
     ));
-    let serving = functions.serve(&queue, &infra.lambda_queue, &sfn, stop.clone());
+    let serving = functions.serve(&queue, &infra.lambda_queue, &answers, stop.clone());
     let waiting = async {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
@@ -686,7 +557,9 @@ async fn an_upload_goes_from_a_presigned_put_to_a_finalized_preview() {
     // Every stage that ran was metered into the cost ledger in the table.
     let lines = records.lines_for(&id).await.unwrap();
     let stages: std::collections::BTreeSet<&str> = lines.iter().map(|l| l.stage.as_str()).collect();
-    for stage in ["analyze", "render", "judge", "finalize", "notify"] {
+    for stage in [
+        "analyze", "render", "judge", "finalize", "workflow", "notify",
+    ] {
         assert!(stages.contains(stage), "{stage} not metered: {stages:?}");
     }
 }

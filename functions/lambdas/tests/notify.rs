@@ -3,26 +3,24 @@
 
 mod common;
 
-use common::{Stack, TENANT, WEBHOOKS_QUEUE, event, lambda_event};
+use common::{Stack, TENANT, WEBHOOKS_QUEUE, event};
+use lambda_runtime::Diagnostic;
 use likeness_core::Status;
 use likeness_core::ledger::Deliveries;
-use likeness_core::ports::{Previews, Queue, SystemClock};
+use likeness_core::ports::{Previews, Queue};
 use likeness_core::preview::PreviewPatch;
-use likeness_lambdas::notify::{Announcer, handle};
+use likeness_core::tasks::NotifyTask;
+use likeness_lambdas::task;
+use likeness_notify::notify_task;
 use serde_json::json;
-use std::sync::Arc;
 use std::time::Duration;
 
-fn announcer(stack: &Stack) -> Announcer {
-    Announcer::new(
-        stack.records.clone(),
-        stack.costs.clone(),
-        stack.blobs.clone(),
-        stack.deliveries.clone(),
-        stack.queue.clone(),
-        Arc::new(SystemClock),
-        WEBHOOKS_QUEUE,
-    )
+async fn notify(
+    stack: &Stack,
+    payload: serde_json::Value,
+) -> Result<serde_json::Value, Diagnostic> {
+    let ports = stack.notify_ports();
+    task::invoke("notify", payload, |t| notify_task::handle(&ports, t)).await
 }
 
 async fn queued(stack: &Stack) -> Vec<String> {
@@ -40,7 +38,8 @@ async fn queued(stack: &Stack) -> Vec<String> {
 async fn a_ready_preview_is_announced_once() {
     let stack = Stack::start().await;
     let judging = stack.preview_at(Status::Judging).await;
-    let summary = event("notify-ready.json")["summary"]["styles"].clone();
+    let payload: NotifyTask = serde_json::from_value(event("notify-ready.json")).unwrap();
+    let summary = payload.summary.expect("a summary").styles;
     stack
         .records
         .transition(
@@ -54,13 +53,11 @@ async fn a_ready_preview_is_announced_once() {
         )
         .await
         .unwrap();
-    let announcer = announcer(&stack);
-
-    let out = handle(&announcer, None, lambda_event(event("notify-ready.json")))
+    let out = notify(&stack, event("notify-ready.json"))
         .await
         .expect("announced");
     let webhook_id = out["webhook_id"].as_str().expect("a webhook id").to_owned();
-    let again = handle(&announcer, None, lambda_event(event("notify-ready.json")))
+    let again = notify(&stack, event("notify-ready.json"))
         .await
         .expect("announced again");
     assert_eq!(again["webhook_id"], webhook_id.as_str());
@@ -91,13 +88,9 @@ async fn a_ready_preview_is_announced_once() {
 async fn a_failed_preview_is_announced_as_failed() {
     let stack = Stack::start().await;
     stack.preview_at(Status::Failed).await;
-    let out = handle(
-        &announcer(&stack),
-        None,
-        lambda_event(event("notify-failed.json")),
-    )
-    .await
-    .expect("announced");
+    let out = notify(&stack, event("notify-failed.json"))
+        .await
+        .expect("announced");
     let webhook_id = out["webhook_id"].as_str().expect("a webhook id");
     let stored = stack.deliveries.event(webhook_id).await.unwrap().unwrap();
     assert_eq!(stored.event_type, "preview.failed");
@@ -110,9 +103,18 @@ async fn another_tenants_payload_is_refused() {
     stack.preview_at(Status::Failed).await;
     let mut payload = event("notify-failed.json");
     payload["tenant"] = json!("globex");
-    let err = handle(&announcer(&stack), None, lambda_event(payload))
-        .await
-        .unwrap_err();
-    assert_eq!(err.error, "Notify.WrongTenant");
+    let err = notify(&stack, payload).await.unwrap_err();
+    assert_eq!(err.error_type, "Notify.WrongTenant");
+    assert!(queued(&stack).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_event_type_is_a_bad_payload() {
+    let stack = Stack::start().await;
+    stack.preview_at(Status::Failed).await;
+    let mut payload = event("notify-failed.json");
+    payload["type"] = json!("preview.deleted");
+    let err = notify(&stack, payload).await.unwrap_err();
+    assert_eq!(err.error_type, "Task.BadPayload");
     assert!(queued(&stack).await.is_empty());
 }

@@ -5,9 +5,10 @@
 
 mod common;
 
-use common::{RecordingWorkflow, Stack, event, photo_png};
+use common::{Stack, event, photo_png};
 use likeness_core::Catalogue;
 use likeness_core::ports::{Blobs, Queue};
+use likeness_core::testing::RecordingWorkflow;
 use likeness_lambdas::render_worker::{WorkerSettings, run};
 use likeness_render::worker::RenderWorker;
 use likeness_render::{Candidate, ClassicEngine, Engine, RenderError, RenderRequest};

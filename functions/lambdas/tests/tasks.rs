@@ -3,21 +3,32 @@
 
 mod common;
 
-use common::{PREVIEW, RecordingWorkflow, Stack, event, lambda_event, photo_png};
+use common::{PREVIEW, Stack, event, photo_png};
+use lambda_runtime::Diagnostic;
 use likeness_core::ports::{Blobs, Previews};
+use likeness_core::tasks::RenderTask;
+use likeness_core::testing::RecordingWorkflow;
 use likeness_core::{Catalogue, PreviewId, Status};
-use likeness_judge::DeliveryConfig;
-use likeness_lambdas::finalize::Finalize;
-use likeness_lambdas::judge::Judge;
-use likeness_lambdas::mark_failed;
+use likeness_judge::{finalize, judge_task, mark_failed};
+use likeness_lambdas::task;
 use likeness_render::ClassicEngine;
-use likeness_render::worker::{RenderTask, RenderWorker};
+use likeness_render::worker::RenderWorker;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 
 fn id() -> PreviewId {
     PreviewId::new(PREVIEW)
+}
+
+async fn judge(stack: &Stack, payload: Value) -> Result<Value, Diagnostic> {
+    let ports = stack.judge_ports(None);
+    task::invoke("judge", payload, |t| judge_task::handle(&ports, t)).await
+}
+
+async fn finalize(stack: &Stack, payload: Value) -> Result<Value, Diagnostic> {
+    let ports = stack.finalize_ports();
+    task::invoke("finalize", payload, |t| finalize::handle(&ports, t)).await
 }
 
 #[tokio::test]
@@ -49,7 +60,8 @@ async fn judge_scores_the_candidates_the_render_task_made() {
     };
     let task: RenderTask =
         serde_json::from_value(event("render-task-message.json")).expect("a render task");
-    let rendered = worker.render(&task).await.expect("classic render");
+    let rendered =
+        serde_json::to_value(worker.render(&task).await.expect("classic render")).unwrap();
     let mut payload = event("judge.json");
     let fixture_keys: Vec<&Value> = payload["render"]["candidates"]
         .as_array()
@@ -67,16 +79,7 @@ async fn judge_scores_the_candidates_the_render_task_made() {
     // The state machine passes the worker's output as `render`.
     payload["render"] = rendered;
 
-    let judge = Judge {
-        blobs: &*stack.blobs,
-        catalogue: &catalogue,
-        model: None,
-        meter: None,
-    };
-    let verdict = judge
-        .handle(lambda_event(payload))
-        .await
-        .expect("a verdict");
+    let verdict = judge(&stack, payload).await.expect("a verdict");
     let decision = verdict["decision"].as_str().unwrap();
     assert!(
         ["pass", "retry", "give_up"].contains(&decision),
@@ -97,18 +100,9 @@ async fn judge_scores_the_candidates_the_render_task_made() {
 #[tokio::test]
 async fn a_payload_that_does_not_fit_fails_as_bad_payload() {
     let stack = Stack::start().await;
-    let catalogue = Catalogue::builtin();
-    let judge = Judge {
-        blobs: &*stack.blobs,
-        catalogue: &catalogue,
-        model: None,
-        meter: None,
-    };
-    let err = judge
-        .handle(lambda_event(json!({"preview_id": PREVIEW})))
+    let diagnostic = judge(&stack, json!({"preview_id": PREVIEW}))
         .await
         .unwrap_err();
-    let diagnostic = lambda_runtime::Diagnostic::from(err);
     assert_eq!(diagnostic.error_type, "Task.BadPayload");
     assert!(
         diagnostic.error_message.contains("judge payload"),
@@ -120,19 +114,9 @@ async fn a_payload_that_does_not_fit_fails_as_bad_payload() {
 #[tokio::test]
 async fn a_missing_candidate_fails_with_the_error_name_the_state_machine_catches() {
     let stack = Stack::start().await;
-    let catalogue = Catalogue::builtin();
-    let judge = Judge {
-        blobs: &*stack.blobs,
-        catalogue: &catalogue,
-        model: None,
-        meter: None,
-    };
     // Nothing was rendered: the reference is missing.
-    let err = judge
-        .handle(lambda_event(event("judge.json")))
-        .await
-        .unwrap_err();
-    assert_eq!(err.error, "Storage.Error", "{err}");
+    let err = judge(&stack, event("judge.json")).await.unwrap_err();
+    assert_eq!(err.error_type, "Storage.Error", "{err:?}");
 }
 
 #[tokio::test]
@@ -145,15 +129,7 @@ async fn finalize_delivers_the_selected_candidate_and_marks_the_preview_ready() 
         .put(&candidate, photo_png(256), "image/png")
         .await
         .unwrap();
-    let delivery = DeliveryConfig::default();
-    let finalize = Finalize {
-        blobs: &*stack.blobs,
-        previews: &*stack.records,
-        delivery: &delivery,
-        meter: None,
-    };
-    let summary = finalize
-        .handle(lambda_event(event("finalize.json")))
+    let summary = finalize(&stack, event("finalize.json"))
         .await
         .expect("finalized");
     assert_eq!(summary["status"], "ready");
@@ -166,8 +142,7 @@ async fn finalize_delivers_the_selected_candidate_and_marks_the_preview_ready() 
     assert_eq!(stored.status, Status::Ready);
 
     // Step Functions may run the task again (a Lambda retry): same answer.
-    let again = finalize
-        .handle(lambda_event(event("finalize.json")))
+    let again = finalize(&stack, event("finalize.json"))
         .await
         .expect("finalized again");
     assert_eq!(again["status"], "ready");
@@ -183,11 +158,10 @@ async fn mark_failed_records_the_timeout_in_the_customers_words() {
         .put(&leftover, photo_png(64), "image/png")
         .await
         .unwrap();
-    let out = mark_failed::handle(
-        &*stack.blobs,
-        &*stack.records,
-        lambda_event(event("mark-failed.json")),
-    )
+    let ports = stack.mark_failed_ports();
+    let out = task::invoke("mark-failed", event("mark-failed.json"), |t| {
+        mark_failed::handle(&ports, t)
+    })
     .await
     .expect("marked failed");
     assert_eq!(

@@ -11,9 +11,8 @@ use axum::routing::post;
 use common::{Stack, WEBHOOKS_DLQ, WEBHOOKS_QUEUE, event, lambda_event, order};
 use likeness_core::Status;
 use likeness_core::ledger::{AttemptOutcome, Deliveries, EndpointSecret};
-use likeness_core::ports::{Previews, Queue, SystemClock};
+use likeness_core::ports::{Announce, Previews, Queue, SystemClock};
 use likeness_core::preview::PreviewPatch;
-use likeness_lambdas::notify::Announcer;
 use likeness_lambdas::webhooks::handle;
 use likeness_notify::{Notifier, NotifyConfig, TargetPolicy};
 use std::sync::{Arc, Mutex};
@@ -55,7 +54,10 @@ async fn the_queued_attempt_is_delivered_and_a_dangling_job_dead_lettered() {
             Status::Judging,
             Status::Ready,
             PreviewPatch {
-                results: Some(event("notify-ready.json")["summary"]["styles"].clone()),
+                results: Some(
+                    serde_json::from_value(event("notify-ready.json")["summary"]["styles"].clone())
+                        .unwrap(),
+                ),
                 ..PreviewPatch::default()
             },
         )
@@ -69,15 +71,7 @@ async fn the_queued_attempt_is_delivered_and_a_dangling_job_dead_lettered() {
         ))
         .await
         .unwrap();
-    let announcer = Announcer::new(
-        stack.records.clone(),
-        stack.costs.clone(),
-        stack.blobs.clone(),
-        stack.deliveries.clone(),
-        stack.queue.clone(),
-        Arc::new(SystemClock),
-        WEBHOOKS_QUEUE,
-    );
+    let announcer = stack.announcer();
     let webhook_id = announcer.announce(&judging.id).await.unwrap().unwrap();
     let sqs: SqsEvent = serde_json::from_value(event("webhooks-sqs-delivery.json")).unwrap();
     assert!(

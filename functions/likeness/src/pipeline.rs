@@ -1,31 +1,28 @@
-//! Every stage of the pipeline in one process, over the embedded stack: the
-//! upload consumer (claim + analysis), the ASL runner executing the same state
-//! machine definition Step Functions runs, in-process judge/finalize/mark-failed
-//! /notify functions, and a render worker answering task tokens.
+//! Every stage of the pipeline in one process, over the embedded stack: wiring
+//! only. The upload consumer serves the analyze handler, the ASL runner
+//! executes the same state machine definition Step Functions runs and calls
+//! the judge, finalize, mark-failed and notify handlers in-process, and a
+//! render worker answers task tokens. The handlers are the ones the Lambda
+//! functions serve (`functions/lambdas`).
 
-use crate::costs;
 use crate::stack::EmbeddedStack;
 use anyhow::Context;
-use likeness_analyze::stage::AnalyzeStage;
-use likeness_analyze::{UploadOutcome, handle_upload_notification};
-use likeness_core::cost::StageUnits;
+use likeness_analyze::handler::{AnalyzePorts, Disposition, disposition, handle_message};
+use likeness_core::Catalogue;
 use likeness_core::ports::{Blobs, Queue};
-use likeness_core::{Catalogue, PreviewId, Status};
 use likeness_embedded::QueueOptions;
-use likeness_judge::DeliveryConfig;
-use likeness_judge::tasks::{
-    FinalizeStage, FinalizeTask, JudgeStage, JudgeTask, MarkFailedTask, TaskError, mark_failed,
+use likeness_judge::{
+    DeliveryConfig, FinalizePorts, JudgePorts, MarkFailedPorts, finalize, judge_task, mark_failed,
 };
+use likeness_notify::{NotifyPorts, notify_task};
 use likeness_render::Engine;
 use likeness_render::worker::RenderWorker;
 use likeness_vision::AnalysisConfig;
-use likeness_workflow::{
-    Definition, FnLambda, InProcessHandlers, Runner, StatesError, Store, TimeScale,
-};
-use serde_json::Value;
+use likeness_workflow::{Definition, FnLambda, InProcessHandlers, Runner, Store, TimeScale};
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub const RENDER_QUEUE: &str = "render";
@@ -60,6 +57,11 @@ impl Default for PipelineOptions {
     }
 }
 
+/// The ARN under which the runner finds in-process function `name`.
+pub fn function_arn(name: &str) -> String {
+    format!("{FUNCTION_ARN}{name}")
+}
+
 /// The substitutions SAM would make at deploy time, pointing at in-process parts.
 fn substitutions(options: &PipelineOptions) -> BTreeMap<String, String> {
     [
@@ -86,35 +88,12 @@ fn substitutions(options: &PipelineOptions) -> BTreeMap<String, String> {
     .collect()
 }
 
-/// The render worker's run (reported in the judge's payload) and the judge's own.
-async fn meter_render_and_judge(stack: &EmbeddedStack, task: &JudgeTask, judge_elapsed: Duration) {
-    costs::record(
-        stack,
-        &task.preview_id,
-        "render",
-        task.attempt,
-        Some(&task.style),
-        task.render_units(),
-    )
-    .await;
-    let judge = task.judge_units(StageUnits::lambda(judge_elapsed, costs::JUDGE_MEMORY_MB));
-    costs::record(
-        stack,
-        &task.preview_id,
-        "judge",
-        task.attempt,
-        Some(&task.style),
-        judge,
-    )
-    .await;
-}
-
-/// Stages that compute for seconds (analysis, judging, encoding) must not hold a
+/// Stages that compute for seconds (judging, encoding) must not hold a
 /// runtime worker thread: on a small machine that starves the timers and
 /// heartbeats of other executions until they time out. On a multi-threaded
 /// runtime the stage first hands its worker's other tasks to another thread; a
 /// current-thread runtime has nowhere to move them, so there it simply runs.
-async fn compute_heavy<F: std::future::Future>(stage: F) -> F::Output {
+async fn compute_heavy<F: Future>(stage: F) -> F::Output {
     let handle = tokio::runtime::Handle::current();
     if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
         tokio::task::block_in_place(|| handle.block_on(stage))
@@ -123,20 +102,63 @@ async fn compute_heavy<F: std::future::Future>(stage: F) -> F::Output {
     }
 }
 
-fn states_error(e: TaskError) -> StatesError {
-    StatesError::new(e.error, e.cause)
+/// The in-process functions the state machine's `lambda:invoke` tasks call.
+pub struct StageFunctions {
+    pub judge: JudgePorts,
+    pub finalize: FinalizePorts,
+    pub mark_failed: MarkFailedPorts,
+    pub notify: NotifyPorts,
 }
 
-fn payload<T: serde::de::DeserializeOwned>(value: Value, task: &str) -> Result<T, StatesError> {
-    serde_json::from_value(value)
-        .map_err(|e| StatesError::new("States.Runtime", format!("{task} payload: {e}")))
+impl StageFunctions {
+    /// Each stage's handler under its function's ARN, as SAM would deploy it.
+    pub fn handlers(self, queue: Arc<dyn Queue>) -> InProcessHandlers {
+        let Self {
+            judge,
+            finalize,
+            mark_failed,
+            notify,
+        } = self;
+        let (judge, finalize) = (Arc::new(judge), Arc::new(finalize));
+        let (mark_failed, notify) = (Arc::new(mark_failed), Arc::new(notify));
+        InProcessHandlers::new()
+            .lambda(
+                &format!("{FUNCTION_ARN}judge"),
+                Arc::new(FnLambda::task("judge", move |task| {
+                    let ports = judge.clone();
+                    async move { compute_heavy(judge_task::handle(&ports, task)).await }
+                })),
+            )
+            .lambda(
+                &format!("{FUNCTION_ARN}finalize"),
+                Arc::new(FnLambda::task("finalize", move |task| {
+                    let ports = finalize.clone();
+                    async move { compute_heavy(finalize::handle(&ports, task)).await }
+                })),
+            )
+            .lambda(
+                &format!("{FUNCTION_ARN}mark-failed"),
+                Arc::new(FnLambda::task("mark-failed", move |task| {
+                    let ports = mark_failed.clone();
+                    async move { mark_failed::handle(&ports, task).await }
+                })),
+            )
+            .lambda(
+                &format!("{FUNCTION_ARN}notify"),
+                Arc::new(FnLambda::task("notify", move |task| {
+                    let ports = notify.clone();
+                    async move { notify_task::handle(&ports, task).await }
+                })),
+            )
+            .queue(queue)
+    }
 }
 
 pub struct Pipeline {
     pub stack: Arc<EmbeddedStack>,
     pub runner: Runner,
     pub render: Arc<RenderWorker>,
-    pub analysis: AnalysisConfig,
+    pub analyze: AnalyzePorts,
     render_workers: usize,
 }
 
@@ -153,93 +175,19 @@ impl Pipeline {
             dead_letter: Some(RENDER_DLQ.into()),
         };
         stack.queue.declare(RENDER_QUEUE, render_queue).await?;
-        let catalogue = options.catalogue.clone();
-        let blobs: Arc<dyn Blobs> = stack.blobs.clone();
-        let model = crate::identity::face_model();
-
-        let judge = {
-            let (stack, blobs, catalogue, model) = (
-                stack.clone(),
-                blobs.clone(),
-                catalogue.clone(),
-                model.clone(),
-            );
-            FnLambda::new(move |value| {
-                let (stack, blobs, catalogue, model) = (
-                    stack.clone(),
-                    blobs.clone(),
-                    catalogue.clone(),
-                    model.clone(),
-                );
-                async move {
-                    let started = Instant::now();
-                    let task: JudgeTask = payload(value, "judge")?;
-                    let stage = JudgeStage {
-                        blobs: &*blobs,
-                        catalogue: &catalogue,
-                        model: model.as_deref(),
-                    };
-                    let verdict = compute_heavy(stage.judge(&task))
-                        .await
-                        .map_err(states_error)?;
-                    meter_render_and_judge(&stack, &task, started.elapsed()).await;
-                    Ok(verdict)
-                }
-            })
+        let announcer = Arc::new(crate::notify::announcer(&stack).await?);
+        // Notify meters the execution's transitions from the runner's history;
+        // the runner exists only once its handlers do.
+        let runner_cell: Arc<OnceLock<Runner>> = Arc::new(OnceLock::new());
+        let functions = StageFunctions {
+            judge: stack.judge_ports(options.catalogue.clone(), crate::identity::face_model()),
+            finalize: stack.finalize_ports(options.delivery.clone()),
+            mark_failed: stack.mark_failed_ports(),
+            notify: stack.notify_ports(
+                announcer.clone(),
+                Arc::new(crate::notify::RunnerHistory(runner_cell.clone())),
+            ),
         };
-        let finalize = {
-            let (blobs, stack, delivery) = (blobs.clone(), stack.clone(), options.delivery.clone());
-            FnLambda::new(move |value| {
-                let (blobs, stack, delivery) = (blobs.clone(), stack.clone(), delivery.clone());
-                async move {
-                    let started = Instant::now();
-                    let task: FinalizeTask = payload(value, "finalize")?;
-                    let stage = FinalizeStage {
-                        blobs: &*blobs,
-                        previews: &*stack.records,
-                        delivery: &delivery,
-                    };
-                    let summary = compute_heavy(stage.finalize(&task))
-                        .await
-                        .map_err(states_error)?;
-                    let delivered: u64 = task
-                        .results
-                        .iter()
-                        .map(|r| r.verdict.selected.len() as u64)
-                        .sum();
-                    let mut units =
-                        StageUnits::lambda(started.elapsed(), costs::FINALIZE_MEMORY_MB);
-                    // Per preview: read the candidate, write WebP and JPEG, read both back.
-                    units.s3_get = 3 * delivered;
-                    units.s3_put = 2 * delivered;
-                    units.ddb_rru = 1.0;
-                    units.ddb_wru =
-                        2.0 * likeness_core::cost::ddb_write_units(summary.to_string().len());
-                    costs::record(&stack, &task.preview_id, "finalize", 1, None, units).await;
-                    Ok(summary)
-                }
-            })
-        };
-        let failed = {
-            let (blobs, stack) = (blobs.clone(), stack.clone());
-            FnLambda::new(move |value| {
-                let (blobs, stack) = (blobs.clone(), stack.clone());
-                async move {
-                    let task: MarkFailedTask = payload(value, "mark-failed")?;
-                    mark_failed(&*blobs, &*stack.records, &task)
-                        .await
-                        .map_err(states_error)
-                }
-            })
-        };
-        let runner_cell = Arc::new(OnceLock::new());
-        let notify = crate::notify::lambda(stack.clone(), runner_cell.clone());
-        let handlers = InProcessHandlers::new()
-            .lambda(&format!("{FUNCTION_ARN}judge"), Arc::new(judge))
-            .lambda(&format!("{FUNCTION_ARN}finalize"), Arc::new(finalize))
-            .lambda(&format!("{FUNCTION_ARN}mark-failed"), Arc::new(failed))
-            .lambda(&format!("{FUNCTION_ARN}notify"), Arc::new(notify))
-            .queue(stack.queue.clone());
         let definition = Definition::load(DEFINITION, &substitutions(&options))
             .context("loading the state machine")?;
         let store = Store::open(&data_dir.join("executions.sqlite"))
@@ -247,64 +195,35 @@ impl Pipeline {
         let runner = Runner::new(
             MACHINE,
             &definition,
-            Arc::new(handlers),
+            Arc::new(functions.handlers(stack.queue.clone())),
             store,
             TimeScale::REAL,
         );
         let _ = runner_cell.set(runner.clone());
+        let blobs: Arc<dyn Blobs> = stack.blobs.clone();
         let render = Arc::new(RenderWorker {
             queue: stack.queue.clone(),
             queue_name: RENDER_QUEUE.into(),
             workflow: Arc::new(runner.clone()),
             blobs,
             engine,
-            catalogue,
+            catalogue: options.catalogue.clone(),
             heartbeat: Duration::from_secs(u64::from(options.heartbeat_seconds).div_ceil(3).max(1)),
             long_side: options.long_side,
             landmarks: crate::identity::landmarks(),
         });
+        let analyze = stack.analyze_ports(
+            Arc::new(runner.clone()),
+            AnalysisConfig::default(),
+            announcer,
+        );
         Ok(Self {
             stack,
             runner,
             render,
-            analysis: AnalysisConfig::default(),
+            analyze,
             render_workers: options.render_workers,
         })
-    }
-
-    /// Claim and analyse one upload notification; errors that a retry may fix are returned.
-    pub async fn handle_upload(&self, body: &str) -> Result<(), likeness_analyze::AnalyzeError> {
-        let outcomes =
-            handle_upload_notification(body, &*self.stack.records, &*self.stack.blobs).await?;
-        for outcome in outcomes {
-            let id: PreviewId = match outcome {
-                UploadOutcome::Claimed(id) => id,
-                UploadOutcome::AlreadyClaimed(id, Status::Analyzing | Status::Rendering) => id,
-                _ => continue,
-            };
-            let stage = AnalyzeStage {
-                previews: &*self.stack.records,
-                blobs: &*self.stack.blobs,
-                workflow: &self.runner,
-                config: &self.analysis,
-            };
-            let started = Instant::now();
-            let outcome = compute_heavy(stage.run(&id)).await?;
-            let mut units = StageUnits::lambda(started.elapsed(), costs::ANALYZE_MEMORY_MB);
-            units.s3_get = 1;
-            units.s3_put = 1;
-            // The upload event: sent by S3, received and deleted by the function.
-            for _ in 0..3 {
-                units.add_sqs_request(body.len() as u64);
-            }
-            units.ddb_rru = 2.0;
-            units.ddb_wru = 2.0 * likeness_core::cost::ddb_write_units(4096);
-            costs::record(&self.stack, &id, "analyze", 1, None, units).await;
-            if let likeness_analyze::stage::StageOutcome::Rejected(_) = outcome {
-                crate::notify::rejected(&self.stack, &id).await;
-            }
-        }
-        Ok(())
     }
 
     async fn consume_uploads(&self, stop: CancellationToken) {
@@ -323,16 +242,10 @@ impl Pipeline {
                 }
             };
             for message in messages {
-                match self.handle_upload(&message.body).await {
-                    Ok(()) => {}
-                    Err(e) if e.is_retryable() => {
-                        // Left on the queue: visible again later, dead-lettered after repeated failures.
-                        tracing::warn!(error = %e, receives = message.receive_count, "upload event failed; will retry");
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "dropping an upload event that can never succeed")
-                    }
+                let result = handle_message(&self.analyze, &message.body).await;
+                // Left on the queue: visible again later, dead-lettered after repeated failures.
+                if disposition(&result, &message.id) == Disposition::Redeliver {
+                    continue;
                 }
                 if let Err(e) = self
                     .stack

@@ -3,19 +3,22 @@
 //! (the queues), `objects/` (the bucket, served over S3 on loopback) and
 //! `objects.secret` (its signing key).
 
-use crate::pipeline::{Pipeline, PipelineOptions};
 use anyhow::Context;
+use likeness_analyze::handler::AnalyzePorts;
 use likeness_api::{ApiConfig, ApiState};
 use likeness_aws::{S3Blobs, S3Endpoint};
-use likeness_core::Catalogue;
-use likeness_core::cost::PriceTable;
-use likeness_core::ledger::StageMeter;
-use likeness_core::ports::{Clock, RandomIds, SystemClock};
+use likeness_core::cost::total_usd;
+use likeness_core::ledger::CostLedger;
+use likeness_core::metering::{LedgerMeter, Meter};
+use likeness_core::ports::{Announce, Clock, ExecutionHistory, RandomIds, SystemClock, Workflow};
+use likeness_core::{Catalogue, PreviewId};
 use likeness_embedded::object_server::{EventTarget, ObjectServer, ObjectServerConfig};
 use likeness_embedded::{QueueOptions, SqliteCosts, SqliteDeliveries, SqliteQueue, SqliteRecords};
+use likeness_judge::{DeliveryConfig, FaceModel, FinalizePorts, JudgePorts, MarkFailedPorts};
+use likeness_notify::NotifyPorts;
+use likeness_vision::AnalysisConfig;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 
 pub const BUCKET: &str = "likeness";
 pub const UPLOADS_QUEUE: &str = "uploads";
@@ -35,7 +38,7 @@ pub struct EmbeddedStack {
     pub blobs: Arc<S3Blobs>,
     pub costs: Arc<SqliteCosts>,
     pub deliveries: Arc<SqliteDeliveries>,
-    pub meter: Arc<StageMeter>,
+    pub meter: Arc<dyn Meter>,
     pub objects: ObjectServer,
     pub clock: Arc<dyn Clock>,
 }
@@ -44,15 +47,23 @@ impl EmbeddedStack {
     /// Open (or create) the stack in `data_dir`; the object server listens on
     /// 127.0.0.1:`objects_port` (0 picks a free port).
     pub async fn open(data_dir: &Path, objects_port: u16) -> anyhow::Result<Self> {
+        Self::open_with_clock(data_dir, objects_port, Arc::new(SystemClock)).await
+    }
+
+    /// [`EmbeddedStack::open`] on `clock` (tests hold time still with it).
+    pub async fn open_with_clock(
+        data_dir: &Path,
+        objects_port: u16,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let records = Arc::new(SqliteRecords::open(&records_path(data_dir), clock.clone())?);
         let costs = Arc::new(SqliteCosts::open(&records_path(data_dir))?);
         let deliveries = Arc::new(SqliteDeliveries::open(&records_path(data_dir))?);
-        let meter = Arc::new(StageMeter::new(
+        let meter: Arc<dyn Meter> = Arc::new(LedgerMeter::builtin(
+            records.clone(),
             costs.clone(),
-            Arc::new(PriceTable::builtin()),
             clock.clone(),
         ));
         let queue = Arc::new(SqliteQueue::open(
@@ -99,6 +110,76 @@ impl EmbeddedStack {
         })
     }
 
+    /// What the preview has cost so far, in USD.
+    pub async fn preview_usd(&self, id: &PreviewId) -> anyhow::Result<f64> {
+        Ok(total_usd(&self.costs.lines_for(id).await?))
+    }
+
+    // The one-machine composition of each stage's handler: the same handlers
+    // the Lambda functions serve, over the embedded adapters.
+
+    pub fn analyze_ports(
+        &self,
+        workflow: Arc<dyn Workflow>,
+        config: AnalysisConfig,
+        announce: Arc<dyn Announce>,
+    ) -> AnalyzePorts {
+        AnalyzePorts {
+            previews: self.records.clone(),
+            blobs: self.blobs.clone(),
+            workflow,
+            config,
+            clock: self.clock.clone(),
+            meter: Some(self.meter.clone()),
+            announce: Some(announce),
+        }
+    }
+
+    pub fn judge_ports(
+        &self,
+        catalogue: Arc<Catalogue>,
+        model: Option<Arc<dyn FaceModel>>,
+    ) -> JudgePorts {
+        JudgePorts {
+            blobs: self.blobs.clone(),
+            catalogue,
+            model,
+            clock: self.clock.clone(),
+            meter: Some(self.meter.clone()),
+        }
+    }
+
+    pub fn finalize_ports(&self, delivery: DeliveryConfig) -> FinalizePorts {
+        FinalizePorts {
+            blobs: self.blobs.clone(),
+            previews: self.records.clone(),
+            delivery,
+            clock: self.clock.clone(),
+            meter: Some(self.meter.clone()),
+        }
+    }
+
+    pub fn mark_failed_ports(&self) -> MarkFailedPorts {
+        MarkFailedPorts {
+            blobs: self.blobs.clone(),
+            previews: self.records.clone(),
+        }
+    }
+
+    pub fn notify_ports(
+        &self,
+        announce: Arc<dyn Announce>,
+        history: Arc<dyn ExecutionHistory>,
+    ) -> NotifyPorts {
+        NotifyPorts {
+            previews: self.records.clone(),
+            announce,
+            clock: self.clock.clone(),
+            meter: Some(self.meter.clone()),
+            history: Some(history),
+        }
+    }
+
     pub fn api_state(&self, config: ApiConfig) -> ApiState {
         ApiState {
             previews: self.records.clone(),
@@ -140,53 +221,4 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)?.write_all(contents.as_bytes())
-}
-
-/// `likeness serve`: the API on 127.0.0.1:`port`, the object server on `port + 1`,
-/// and every pipeline stage, until Ctrl-C or SIGTERM.
-pub async fn serve(data_dir: &Path, port: u16) -> anyhow::Result<()> {
-    let objects_port = port.checked_add(1).context("port too large")?;
-    crate::identity::ensure_models().await;
-    let stack = EmbeddedStack::open(data_dir, objects_port).await?;
-    let engine = crate::engines::from_environment()?;
-    let pipeline = Pipeline::open(stack, engine, PipelineOptions::default(), data_dir).await?;
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .with_context(|| format!("listening on 127.0.0.1:{port}"))?;
-    tracing::info!(
-        api = %format!("http://127.0.0.1:{port}"),
-        objects = %pipeline.stack.objects.endpoint_url(),
-        data_dir = %data_dir.display(),
-        "likeness is serving"
-    );
-    let stop = CancellationToken::new();
-    let app = likeness_api::router(pipeline.stack.api_state(ApiConfig::default()));
-    let api_stop = stop.clone();
-    let api = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { api_stop.cancelled().await });
-    let signal_stop = stop.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("stopping");
-        signal_stop.cancel();
-    });
-    let (served, ran) = tokio::join!(api, pipeline.run(stop.clone()));
-    served?;
-    ran?;
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing the SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

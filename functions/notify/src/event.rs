@@ -5,6 +5,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use likeness_core::cost::{CostLine, total_usd};
 use likeness_core::ledger::WebhookEvent;
 use likeness_core::ports::Blobs;
+use likeness_core::qa::Scores;
+use likeness_core::tasks::DeliveredStyle;
 use likeness_core::{PortError, Preview, Status, StyleId};
 use serde::Serialize;
 use serde_json::json;
@@ -52,41 +54,41 @@ pub struct Portrait {
 }
 
 impl Portrait {
-    /// The delivered portraits of a ready preview, read from the `results` that
-    /// finalize recorded (`[{style, previews: [{webp, scores}]}]`).
-    pub fn from_results(results: Option<&serde_json::Value>) -> Vec<Portrait> {
-        let mut out = Vec::new();
-        for style in results
-            .and_then(serde_json::Value::as_array)
+    /// The delivered portraits of a ready preview, from the results finalize
+    /// recorded.
+    pub fn from_results(results: Option<&[DeliveredStyle]>) -> Vec<Portrait> {
+        results
             .into_iter()
             .flatten()
-        {
-            let id = StyleId::new(style["style"].as_str().unwrap_or_default());
-            for (n, p) in style["previews"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                let Some(key) = p["webp"].as_str() else {
-                    continue;
-                };
-                let scores: BTreeMap<String, f64> = p["scores"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|(k, v)| v.as_f64().map(|v| (k.clone(), v)))
-                    .collect();
-                out.push(Portrait {
-                    style: id.clone(),
-                    index: n as u32 + 1,
-                    key: key.to_owned(),
-                    scores,
-                });
-            }
-        }
-        out
+            .flat_map(|style| {
+                style
+                    .previews
+                    .iter()
+                    .enumerate()
+                    .map(|(n, image)| Portrait {
+                        style: style.style.clone(),
+                        index: n as u32 + 1,
+                        key: image.webp.clone(),
+                        scores: image.scores.map(score_map).unwrap_or_default(),
+                    })
+            })
+            .collect()
     }
+}
+
+/// The scores by name, as the webhook's `scores` object carries them, to
+/// three decimals (an `f32` widened to `f64` would show its binary noise).
+fn score_map(s: Scores) -> BTreeMap<String, f64> {
+    [
+        ("likeness", s.likeness),
+        ("colour", s.colour),
+        ("composition", s.composition),
+        ("style", s.style),
+        ("artifacts", s.artifacts),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), (f64::from(v) * 1000.0).round() / 1000.0))
+    .collect()
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -2,8 +2,9 @@
 
 mod common;
 
-use common::{FakeBlobs, Receiver, Stack, local_config, ready_preview};
+use common::{Receiver, Stack, local_config, ready_preview};
 use likeness_core::ledger::{AttemptOutcome, Deliveries};
+use likeness_core::testing::MemoryBlobs;
 use likeness_notify::{NotifyConfig, SCHEDULE};
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ async fn a_receiver_that_fails_twice_gets_the_same_event_three_times() {
     let preview = ready_preview('a', &receiver.url);
     let id = stack
         .notifier
-        .emit(&preview, &[], &[], &FakeBlobs)
+        .emit(&preview, &[], &[], &MemoryBlobs::default())
         .await
         .unwrap()
         .expect("the preview has a webhook URL");
@@ -59,7 +60,7 @@ async fn a_receiver_that_fails_twice_gets_the_same_event_three_times() {
     // Emitting the same event again neither sends nor schedules anything.
     stack
         .notifier
-        .emit(&preview, &[], &[], &FakeBlobs)
+        .emit(&preview, &[], &[], &MemoryBlobs::default())
         .await
         .unwrap();
     assert_eq!(stack.queue.depth("webhooks").await.unwrap(), 0);
@@ -79,7 +80,7 @@ async fn a_receiver_that_never_accepts_ends_in_the_dead_letter_queue() {
     let preview = ready_preview('b', &receiver.url);
     stack
         .notifier
-        .emit(&preview, &[], &[], &FakeBlobs)
+        .emit(&preview, &[], &[], &MemoryBlobs::default())
         .await
         .unwrap();
     stack
@@ -124,7 +125,7 @@ async fn redirects_are_not_followed() {
     let preview = ready_preview('c', &receiver.url);
     stack
         .notifier
-        .emit(&preview, &[], &[], &FakeBlobs)
+        .emit(&preview, &[], &[], &MemoryBlobs::default())
         .await
         .unwrap();
     stack
@@ -149,7 +150,7 @@ async fn production_configuration_refuses_a_loopback_receiver() {
         let preview = ready_preview(n, &url);
         stack
             .notifier
-            .emit(&preview, &[], &[], &FakeBlobs)
+            .emit(&preview, &[], &[], &MemoryBlobs::default())
             .await
             .unwrap();
         stack
@@ -181,7 +182,7 @@ async fn a_tenant_without_a_secret_is_retried_not_sent_unsigned() {
     let preview = ready_preview('f', &receiver.url);
     stack
         .notifier
-        .emit(&preview, &[], &[], &FakeBlobs)
+        .emit(&preview, &[], &[], &MemoryBlobs::default())
         .await
         .unwrap();
     stack

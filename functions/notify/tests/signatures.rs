@@ -4,8 +4,9 @@
 mod common;
 
 use base64::Engine;
-use common::{FakeBlobs, Receiver, Stack, local_config, ready_preview};
+use common::{Receiver, Stack, local_config, ready_preview};
 use likeness_core::ledger::{AttemptOutcome, Deliveries};
+use likeness_core::testing::MemoryBlobs;
 use likeness_core::{StyleId, TenantId};
 use likeness_notify::Portrait;
 use serde_json::json;
@@ -38,7 +39,7 @@ async fn reference_verifiers_accept_our_signatures_and_refuse_a_changed_byte() {
     }];
     stack
         .notifier
-        .emit(&preview, &portraits, &[], &FakeBlobs)
+        .emit(&preview, &portraits, &[], &MemoryBlobs::default())
         .await
         .unwrap();
     stack

@@ -56,6 +56,56 @@ impl DiffusionEngine {
         })?;
         Ok(Self { model, settings })
     }
+
+    /// What the model is asked for: the reference at the requested size, the
+    /// subject crop for the identity branch, the style's prompt, and the
+    /// request's seed, strength and identity scale (the judge changes these
+    /// between attempts).
+    pub fn img2img_request(&self, request: &RenderRequest) -> Img2ImgRequest {
+        let (w, h) = request.reference.dimensions();
+        let scale = request.long_side as f32 / w.max(h) as f32;
+        let (tw, th) = (
+            ((w as f32 * scale) as u32).max(64),
+            ((h as f32 * scale) as u32).max(64),
+        );
+        let image: RgbImage =
+            imageops::resize(&request.reference, tw, th, imageops::FilterType::Lanczos3);
+        // Identity enters through the face (people) or the whole subject (pets).
+        let focus = request
+            .identity
+            .faces
+            .first()
+            .map(|f| f.rect)
+            .or(request.identity.subject)
+            .map(|r| r.scaled(scale));
+        let subject_box = focus.and_then(|r| to_box(r, tw, th));
+        let subject_crop = match subject_box {
+            Some(b) => imageops::crop_imm(&image, b.x, b.y, b.width, b.height).to_image(),
+            None => image.clone(),
+        };
+        let prompt = request
+            .style
+            .prompt
+            .replace("{subject}", subject_phrase(request));
+        let seeds: Vec<u64> = (0..request.variations)
+            .map(|i| likeness_core::seeds::variation(request.seed, i))
+            .collect();
+        Img2ImgRequest {
+            image,
+            subject_crop,
+            subject_box,
+            prompt,
+            negative_prompt: request.style.negative_prompt.clone(),
+            strength: request.strength.max(0.05),
+            steps: self.settings.steps,
+            scheduler: self.settings.scheduler,
+            spacing: None,
+            guidance: self.settings.guidance,
+            ip_scale: request.identity_scale.unwrap_or(self.settings.ip_scale),
+            seeds,
+            guards: self.settings.guards,
+        }
+    }
 }
 
 fn to_box(rect: Rect, width: u32, height: u32) -> Option<SubjectBox> {
@@ -82,52 +132,15 @@ impl Engine for DiffusionEngine {
         "diffusion"
     }
 
+    fn identity_scale(&self, request: &RenderRequest) -> Option<f32> {
+        Some(request.identity_scale.unwrap_or(self.settings.ip_scale))
+    }
+
     fn render(&self, request: &RenderRequest) -> Result<Vec<Candidate>, RenderError> {
         request.validate()?;
         let started = Instant::now();
-        let (w, h) = request.reference.dimensions();
-        let scale = request.long_side as f32 / w.max(h) as f32;
-        let (tw, th) = (
-            ((w as f32 * scale) as u32).max(64),
-            ((h as f32 * scale) as u32).max(64),
-        );
-        let image: RgbImage =
-            imageops::resize(&request.reference, tw, th, imageops::FilterType::Lanczos3);
-        // Identity enters through the face (people) or the whole subject (pets).
-        let focus = request
-            .identity
-            .faces
-            .first()
-            .map(|f| f.rect)
-            .or(request.identity.subject)
-            .map(|r| r.scaled(scale));
-        let subject_box = focus.and_then(|r| to_box(r, tw, th));
-        let subject_crop = match subject_box {
-            Some(b) => imageops::crop_imm(&image, b.x, b.y, b.width, b.height).to_image(),
-            None => image.clone(),
-        };
-        let prompt = request
-            .style
-            .prompt
-            .replace("{subject}", subject_phrase(request));
-        let seeds: Vec<u64> = (0..u64::from(request.variations))
-            .map(|i| request.seed.wrapping_add(i))
-            .collect();
-        let img2img = Img2ImgRequest {
-            image,
-            subject_crop,
-            subject_box,
-            prompt,
-            negative_prompt: request.style.negative_prompt.clone(),
-            strength: request.strength.max(0.05),
-            steps: self.settings.steps,
-            scheduler: self.settings.scheduler,
-            spacing: None,
-            guidance: self.settings.guidance,
-            ip_scale: self.settings.ip_scale,
-            seeds: seeds.clone(),
-            guards: self.settings.guards,
-        };
+        let img2img = self.img2img_request(request);
+        let seeds = img2img.seeds.clone();
         let images = self
             .model
             .img2img(&img2img)

@@ -40,6 +40,9 @@ pub struct RenderRequest {
     pub variations: u32,
     /// Long side of each candidate in pixels.
     pub long_side: u32,
+    /// Weight of the subject's identity against the prompt, for engines that
+    /// condition on it (diffusion's IP-Adapter scale); `None`: the engine's default.
+    pub identity_scale: Option<f32>,
 }
 
 impl RenderRequest {
@@ -54,6 +57,7 @@ impl RenderRequest {
             strength,
             variations: 1,
             long_side: DEFAULT_LONG_SIDE,
+            identity_scale: None,
         }
     }
 
@@ -74,6 +78,13 @@ impl RenderRequest {
             return Err(RenderError::BadRequest(format!(
                 "variations must be 1..={MAX_VARIATIONS}, got {}",
                 self.variations
+            )));
+        }
+        if let Some(scale) = self.identity_scale
+            && (!scale.is_finite() || !(0.0..=4.0).contains(&scale))
+        {
+            return Err(RenderError::BadRequest(format!(
+                "identity scale {scale} is outside 0..4"
             )));
         }
         if !(64..=4096).contains(&self.long_side) {
@@ -110,4 +121,41 @@ pub trait Engine: Send + Sync {
     /// Short, stable name recorded with every candidate (`classic`, `diffusion`).
     fn name(&self) -> &str;
     fn render(&self, request: &RenderRequest) -> Result<Vec<Candidate>, RenderError>;
+    /// The identity scale this engine renders `request` with; `None` for
+    /// engines that do not condition on identity tokens.
+    fn identity_scale(&self, request: &RenderRequest) -> Option<f32> {
+        let _ = request;
+        None
+    }
+}
+
+/// Environment variable naming a diffusers-format weights folder.
+pub const DIFFUSION_MODEL_ENV: &str = "LIKENESS_DIFFUSION_MODEL";
+
+/// The engine this process renders with: diffusion when
+/// `LIKENESS_DIFFUSION_MODEL` names a weights folder, else the classic engine,
+/// which needs no weights.
+pub fn engine_from_env(
+    catalogue: &likeness_core::Catalogue,
+) -> Result<std::sync::Arc<dyn Engine>, RenderError> {
+    match std::env::var_os(DIFFUSION_MODEL_ENV).filter(|v| !v.is_empty()) {
+        Some(dir) => {
+            let dir = std::path::PathBuf::from(dir);
+            tracing::info!(model = %dir.display(), "render engine: diffusion");
+            Ok(std::sync::Arc::new(
+                crate::diffusion::DiffusionEngine::load(
+                    &dir,
+                    crate::diffusion::DiffusionSettings::default(),
+                )?,
+            ))
+        }
+        None => {
+            tracing::info!(
+                "render engine: classic (set {DIFFUSION_MODEL_ENV}=DIR to render with diffusion)"
+            );
+            Ok(std::sync::Arc::new(crate::ClassicEngine::new(
+                catalogue.clone(),
+            )))
+        }
+    }
 }

@@ -11,8 +11,8 @@ pub mod worker;
 
 pub use classic::{ClassicEngine, params::ClassicParams, params::Medium};
 pub use engine::{
-    Candidate, DEFAULT_LONG_SIDE, Engine, FaceHint, IdentityHints, MAX_VARIATIONS, RenderError,
-    RenderRequest,
+    Candidate, DEFAULT_LONG_SIDE, DIFFUSION_MODEL_ENV, Engine, FaceHint, IdentityHints,
+    MAX_VARIATIONS, RenderError, RenderRequest, engine_from_env,
 };
 pub use landmarks::{FaceLandmarks, add_landmarks};
 pub use signature::{Measures, Signature, measure};

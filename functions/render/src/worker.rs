@@ -8,119 +8,33 @@
 use crate::{Engine, FaceHint, FaceLandmarks, IdentityHints, RenderRequest, add_landmarks};
 use image::RgbImage;
 use likeness_core::ports::{Blobs, Queue, QueueMessage, Workflow};
-use likeness_core::{
-    Catalogue, Point, PortError, PreviewId, Rect, StyleId, SubjectKind, TenantId, keys,
-};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use likeness_core::task_error::names;
+use likeness_core::tasks::{Hints, RenderOutput, RenderParameters, RenderTask, RenderedCandidate};
+use likeness_core::{Catalogue, Point, PortError, TaskError, keys, seeds};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-/// The message body the `Render` state sends (see `infra/statemachine/preview.asl.json`).
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct RenderTask {
-    #[serde(rename = "TaskToken")]
-    pub task_token: String,
-    pub preview_id: PreviewId,
-    pub tenant: TenantId,
-    pub subject: SubjectKind,
-    pub style: StyleId,
-    pub attempt: u32,
-    pub variations: u32,
-    #[serde(default)]
-    pub parameters: RenderParameters,
-}
-
-/// What the judge may change between attempts.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-pub struct RenderParameters {
-    #[serde(default)]
-    pub seed_offset: u64,
-    #[serde(default)]
-    pub strength: Option<f32>,
-    #[serde(default)]
-    pub ip_scale: Option<f32>,
-}
-
-/// Faces and subject of the reference, as the analysis stage stored them in
-/// `work/{id}/hints.json` (coordinates of the normalized reference).
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-pub struct StoredHints {
-    #[serde(default)]
-    pub faces: Vec<StoredFace>,
-    #[serde(default)]
-    pub subject: Option<Rect>,
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct StoredFace {
-    pub rect: Rect,
-    #[serde(default)]
-    pub landmarks: Option<Vec<Point>>,
-}
-
-impl StoredHints {
-    pub fn key(id: &PreviewId) -> String {
-        keys::work(id, "hints.json")
-    }
-
-    fn into_hints(self) -> IdentityHints {
-        IdentityHints {
-            faces: self
-                .faces
-                .into_iter()
-                .map(|f| FaceHint {
-                    rect: f.rect,
-                    landmarks: f.landmarks.and_then(|p| <[Point; 5]>::try_from(p).ok()),
-                })
-                .collect(),
-            subject: self.subject,
-        }
+/// The engine's view of the hints analysis stored with the reference.
+pub fn identity_hints(hints: Hints) -> IdentityHints {
+    IdentityHints {
+        faces: hints
+            .faces
+            .into_iter()
+            .map(|f| FaceHint {
+                rect: f.rect,
+                landmarks: f.landmarks.and_then(|p| <[Point; 5]>::try_from(p).ok()),
+            })
+            .collect(),
+        subject: hints.subject,
     }
 }
 
-pub fn reference_key(id: &PreviewId) -> String {
-    keys::work(id, "reference.png")
-}
-
-pub fn candidate_key(id: &PreviewId, style: &StyleId, attempt: u32, n: usize) -> String {
-    keys::work(id, &format!("candidates/{style}/{attempt}-{n}.png"))
-}
-
-/// A failure the workflow sees as the task's error name (its `Retry` matches on it).
-#[derive(Debug, thiserror::Error)]
-#[error("{error}: {cause}")]
-pub struct TaskFailure {
-    pub error: &'static str,
-    pub cause: String,
-}
-
-impl TaskFailure {
-    fn new(error: &'static str, cause: impl ToString) -> Self {
-        Self {
-            error,
-            cause: cause.to_string(),
-        }
-    }
-}
-
-impl From<PortError> for TaskFailure {
-    fn from(e: PortError) -> Self {
-        TaskFailure::new("Render.Storage", e)
-    }
-}
-
-/// Deterministic per preview and style, so a re-run of the same attempt
-/// reproduces the same candidates (FNV-1a over the ids).
-pub fn base_seed(id: &PreviewId, style: &StyleId) -> u64 {
-    let mut hash = 0xcbf2_9ce4_8422_2325u64;
-    for byte in id.as_str().bytes().chain([0]).chain(style.as_str().bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash >> 16
+/// Storage trouble while rendering: the `Render` state's retry sends the task
+/// to a worker again.
+fn storage(e: PortError) -> TaskError {
+    TaskError::new(names::RENDER_STORAGE, e)
 }
 
 pub struct RenderWorker {
@@ -139,25 +53,24 @@ pub struct RenderWorker {
 }
 
 impl RenderWorker {
-    /// Render one task: returns the task output for `SendTaskSuccess`.
-    pub async fn render(&self, task: &RenderTask) -> Result<Value, TaskFailure> {
+    /// The engine request for `task`: the judge's seed, strength and identity
+    /// scale where it set them, the style's defaults and the first seed otherwise.
+    pub fn request(
+        &self,
+        task: &RenderTask,
+        reference: RgbImage,
+        hints: IdentityHints,
+    ) -> Result<RenderRequest, TaskError> {
         let style = self.catalogue.get(&task.style).cloned().ok_or_else(|| {
-            TaskFailure::new("Render.UnknownStyle", format!("no style `{}`", task.style))
+            TaskError::new(
+                names::RENDER_UNKNOWN_STYLE,
+                format!("no style `{}`", task.style),
+            )
         })?;
-        let reference = self.blobs.get(&reference_key(&task.preview_id)).await?;
-        let reference = image::load_from_memory(&reference)
-            .map_err(|e| TaskFailure::new("Render.BadReference", e))?
-            .to_rgb8();
-        let hints = match self.blobs.get(&StoredHints::key(&task.preview_id)).await {
-            Ok(bytes) => serde_json::from_slice::<StoredHints>(&bytes)
-                .map_err(|e| TaskFailure::new("Render.BadReference", e))?
-                .into_hints(),
-            Err(PortError::NotFound(_)) => IdentityHints::default(),
-            Err(e) => return Err(e.into()),
-        };
-        let seed = base_seed(&task.preview_id, &task.style)
-            .wrapping_add(task.parameters.seed_offset)
-            .wrapping_add(u64::from(task.attempt.saturating_sub(1)) * 1000);
+        let seed = task
+            .parameters
+            .seed
+            .unwrap_or_else(|| seeds::first(&task.preview_id, &task.style));
         let mut request = RenderRequest::new(reference, style, seed);
         request.identity = hints;
         request.variations = task.variations.max(1);
@@ -165,6 +78,34 @@ impl RenderWorker {
         if let Some(strength) = task.parameters.strength {
             request.strength = strength.clamp(0.0, 1.0);
         }
+        request.identity_scale = task.parameters.identity_scale;
+        Ok(request)
+    }
+
+    /// Render one task: returns the task output for `SendTaskSuccess`.
+    pub async fn render(&self, task: &RenderTask) -> Result<RenderOutput, TaskError> {
+        let reference = self
+            .blobs
+            .get(&keys::reference(&task.preview_id))
+            .await
+            .map_err(storage)?;
+        let reference = image::load_from_memory(&reference)
+            .map_err(|e| TaskError::new(names::RENDER_BAD_REFERENCE, e))?
+            .to_rgb8();
+        let hints = match self.blobs.get(&keys::hints(&task.preview_id)).await {
+            Ok(bytes) => identity_hints(
+                serde_json::from_slice::<Hints>(&bytes)
+                    .map_err(|e| TaskError::new(names::RENDER_BAD_REFERENCE, e))?,
+            ),
+            Err(PortError::NotFound(_)) => IdentityHints::default(),
+            Err(e) => return Err(storage(e)),
+        };
+        let mut request = self.request(task, reference, hints)?;
+        let used = RenderParameters {
+            seed: Some(request.seed),
+            strength: Some(request.strength),
+            identity_scale: self.engine.identity_scale(&request),
+        };
         let engine = self.engine.clone();
         let landmarks = self.landmarks.clone();
         let started = Instant::now();
@@ -183,33 +124,35 @@ impl RenderWorker {
                         // The task timed out or was answered elsewhere: stop working on it.
                         Err(PortError::Conflict(_) | PortError::NotFound(_)) => {
                             rendering.abort();
-                            return Err(TaskFailure::new("Render.Abandoned", "the task is no longer waiting for this worker"));
+                            return Err(TaskError::new(names::RENDER_ABANDONED, "the task is no longer waiting for this worker"));
                         }
                         Err(e) => tracing::warn!(error = %e, "heartbeat"),
                     }
                 }
             }
         }
-        .map_err(|e| TaskFailure::new("Render.Crashed", e))?
-        .map_err(|e| TaskFailure::new("Render.EngineFailed", e))?;
+        .map_err(|e| TaskError::new(names::RENDER_CRASHED, e))?
+        .map_err(|e| TaskError::new(names::RENDER_ENGINE_FAILED, e))?;
         let mut stored = Vec::with_capacity(candidates.len());
         for (n, candidate) in candidates.iter().enumerate() {
-            let key = candidate_key(&task.preview_id, &task.style, task.attempt, n);
+            let key = keys::candidate(&task.preview_id, &task.style, task.attempt, n);
             self.blobs
                 .put(&key, encode_png(&candidate.image)?, "image/png")
-                .await?;
-            stored.push(json!({
-                "key": key,
-                "seed": candidate.seed,
-                "engine": candidate.engine,
-                "compute_ms": candidate.compute_ms,
-            }));
+                .await
+                .map_err(storage)?;
+            stored.push(RenderedCandidate {
+                key,
+                seed: candidate.seed,
+                engine: candidate.engine.clone(),
+                compute_ms: candidate.compute_ms,
+            });
         }
-        Ok(json!({
-            "engine": self.engine.name(),
-            "candidates": stored,
-            "render_ms": started.elapsed().as_millis() as u64,
-        }))
+        Ok(RenderOutput {
+            engine: self.engine.name().to_owned(),
+            parameters: used,
+            candidates: stored,
+            render_ms: started.elapsed().as_millis() as u64,
+        })
     }
 
     /// Handle one queue message end to end: render, answer the token, delete.
@@ -247,19 +190,26 @@ impl RenderWorker {
         };
         let outcome = tokio::select! {
             outcome = self.render(task) => outcome,
-            _ = stop.cancelled() => Err(TaskFailure::new("Render.Interrupted", "the render worker is shutting down")),
-            () = keep_invisible => Err(TaskFailure::new("Render.Crashed", "the visibility loop ended")),
+            _ = stop.cancelled() => Err(TaskError::new(names::RENDER_INTERRUPTED, "the render worker is shutting down")),
+            () = keep_invisible => Err(TaskError::new(names::RENDER_CRASHED, "the visibility loop ended")),
         };
         let answered = match outcome {
-            Ok(output) => {
-                self.workflow
-                    .send_task_success(&task.task_token, output)
-                    .await
-            }
+            Ok(output) => match likeness_core::task_error::to_json(&output) {
+                Ok(output) => {
+                    self.workflow
+                        .send_task_success(&task.task_token, output)
+                        .await
+                }
+                Err(e) => {
+                    self.workflow
+                        .send_task_failure(&task.task_token, names::RENDER_ENCODE, &e.to_string())
+                        .await
+                }
+            },
             Err(failure) => {
-                tracing::warn!(error = failure.error, cause = %failure.cause, "render failed");
+                tracing::warn!(error = %failure.error, cause = %failure.cause, "render failed");
                 self.workflow
-                    .send_task_failure(&task.task_token, failure.error, &failure.cause)
+                    .send_task_failure(&task.task_token, &failure.error, &failure.cause)
                     .await
             }
         };
@@ -308,10 +258,10 @@ impl RenderWorker {
     }
 }
 
-fn encode_png(image: &RgbImage) -> Result<Vec<u8>, TaskFailure> {
+fn encode_png(image: &RgbImage) -> Result<Vec<u8>, TaskError> {
     let mut out = std::io::Cursor::new(Vec::new());
     image
         .write_to(&mut out, image::ImageFormat::Png)
-        .map_err(|e| TaskFailure::new("Render.Encode", e))?;
+        .map_err(|e| TaskError::new(names::RENDER_ENCODE, e))?;
     Ok(out.into_inner())
 }

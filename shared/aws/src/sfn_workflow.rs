@@ -1,12 +1,12 @@
 //! `Workflow` over AWS Step Functions. Executions are named by preview id, so a
 //! redelivered upload notification cannot start a second run.
 
-use crate::sdk_error::port_error_with;
+use crate::sdk_error::{port_error, port_error_with};
 use async_trait::async_trait;
 use aws_sdk_sfn::Client;
 use likeness_core::PortError;
 use likeness_core::error::PortResult;
-use likeness_core::ports::{StartOutcome, Workflow};
+use likeness_core::ports::{ExecutionHistory, StartOutcome, Workflow};
 
 /// Step Functions' limits on the free-text fields of SendTaskFailure.
 const MAX_ERROR_CHARS: usize = 256;
@@ -137,5 +137,31 @@ impl Workflow for StepFunctionsWorkflow {
             .await
             .map_err(|e| port_error_with("send task heartbeat", e, finished_task))?;
         Ok(())
+    }
+}
+
+/// Counted from the execution's history pages (`…StateEntered` events), what
+/// Step Functions bills as state transitions. Needs `states:GetExecutionHistory`.
+#[async_trait]
+impl ExecutionHistory for StepFunctionsWorkflow {
+    async fn states_entered(&self, execution: &str) -> PortResult<u64> {
+        let mut entered = 0u64;
+        let mut pages = self
+            .client
+            .get_execution_history()
+            .execution_arn(execution)
+            .max_results(1000)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| port_error(&format!("execution history of {execution}"), e))?;
+            entered += page
+                .events()
+                .iter()
+                .filter(|e| e.r#type().as_str().ends_with("StateEntered"))
+                .count() as u64;
+        }
+        Ok(entered)
     }
 }

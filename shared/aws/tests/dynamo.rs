@@ -3,75 +3,16 @@
 
 mod moto;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
-};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use likeness_aws::DynamoRecords;
 use likeness_core::PortError;
+use likeness_core::analysis::AnalysisRecord;
 use likeness_core::ports::{ApiKeyRecord, ApiKeys, KeyScope, Previews};
 use likeness_core::preview::{Consent, Preview, PreviewPatch, Status, SubjectKind, UploadSpec};
 use likeness_core::{PreviewId, StyleId, TenantId};
-use serde_json::json;
-
-fn key(name: &str, kind: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(kind)
-        .build()
-        .unwrap()
-}
-
-fn attr(name: &str) -> AttributeDefinition {
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(ScalarAttributeType::S)
-        .build()
-        .unwrap()
-}
-
-fn gsi(name: &str) -> GlobalSecondaryIndex {
-    GlobalSecondaryIndex::builder()
-        .index_name(name)
-        .key_schema(key(&format!("{name}PK"), KeyType::Hash))
-        .key_schema(key(&format!("{name}SK"), KeyType::Range))
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
-        .build()
-        .unwrap()
-}
 
 async fn table(moto: &moto::Moto) -> DynamoRecords {
-    let ddb = aws_sdk_dynamodb::Client::new(&moto.sdk_config());
-    let mut create = ddb
-        .create_table()
-        .table_name("likeness")
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("PK", KeyType::Hash))
-        .key_schema(key("SK", KeyType::Range))
-        .global_secondary_indexes(gsi("GSI1"))
-        .global_secondary_indexes(gsi("GSI2"));
-    for name in ["PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"] {
-        create = create.attribute_definitions(attr(name));
-    }
-    create.send().await.expect("create table");
-    ddb.update_time_to_live()
-        .table_name("likeness")
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name("expires_at")
-                .enabled(true)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("enable ttl");
-    DynamoRecords::from_sdk_config(&moto.sdk_config(), "likeness")
+    moto.create_table("likeness").await
 }
 
 fn preview(id: &str, tenant: &str, created_at: DateTime<Utc>) -> Preview {
@@ -103,6 +44,54 @@ fn preview(id: &str, tenant: &str, created_at: DateTime<Utc>) -> Preview {
     }
 }
 
+/// What analysis records for an accepted 640x480 photo with one face.
+fn analysis_record() -> AnalysisRecord {
+    use likeness_core::Rect;
+    use likeness_core::analysis::{Exposure, FaceBox, Format, Metrics, Subjects, Verdict};
+    let face = Rect {
+        x: 250.0,
+        y: 120.0,
+        width: 140.0,
+        height: 160.0,
+    };
+    AnalysisRecord {
+        verdict: Verdict::Accept,
+        reasons: vec![],
+        subject: SubjectKind::Person,
+        format: Format::Jpeg,
+        exif_orientation: 1,
+        metrics: Metrics {
+            width: 640,
+            height: 480,
+            resolution: 480,
+            sharpness: 310.5,
+            motion_blur: 0.12,
+            exposure: Exposure {
+                mean_luminance: 0.46,
+                clipped_shadows: 0.01,
+                clipped_highlights: 0.0,
+                contrast: 0.21,
+            },
+            noise: 2.5,
+            face_size: Some(0.33),
+            face_pixels: Some(160.0),
+            face_cut: Some(0.0),
+            face_shadow: Some(0.08),
+        },
+        subjects: Subjects {
+            faces: vec![FaceBox {
+                rect: face,
+                score: 9.5,
+            }],
+            face_count: 1,
+            subject_box: Some(face),
+        },
+        framing: None,
+        normalized_width: 640,
+        normalized_height: 480,
+    }
+}
+
 fn at(minute: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 26, 12, minute, 0).unwrap()
 }
@@ -118,7 +107,7 @@ async fn transitions_are_conditional_on_status_and_version() {
         Err(PortError::AlreadyExists(_))
     ));
 
-    let analysis = json!({"verdict": "ok"});
+    let analysis = analysis_record();
     let moved = records
         .transition(
             &p.id,

@@ -4,10 +4,6 @@
 
 mod moto;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
-};
 use chrono::{Duration, TimeZone, Utc};
 use likeness_aws::DynamoRecords;
 use likeness_core::cost::CostLine;
@@ -17,45 +13,7 @@ use likeness_core::ledger::{
 use likeness_core::{PortError, PreviewId, StyleId, TenantId};
 
 async fn table(moto: &moto::Moto) -> DynamoRecords {
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    let gsi = |name: &str| {
-        GlobalSecondaryIndex::builder()
-            .index_name(name)
-            .key_schema(key(&format!("{name}PK"), KeyType::Hash))
-            .key_schema(key(&format!("{name}SK"), KeyType::Range))
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
-            .build()
-            .unwrap()
-    };
-    let mut create = aws_sdk_dynamodb::Client::new(&moto.sdk_config())
-        .create_table()
-        .table_name("likeness")
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("PK", KeyType::Hash))
-        .key_schema(key("SK", KeyType::Range))
-        .global_secondary_indexes(gsi("GSI1"))
-        .global_secondary_indexes(gsi("GSI2"));
-    for name in ["PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"] {
-        create = create.attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        );
-    }
-    create.send().await.expect("create table");
-    DynamoRecords::from_sdk_config(&moto.sdk_config(), "likeness")
+    moto.create_table("likeness").await
 }
 
 fn line(preview: &str, stage: &str, seq: u32, meter: &str, at: chrono::DateTime<Utc>) -> CostLine {

@@ -12,16 +12,7 @@ use std::time::Duration;
 #[tokio::test]
 async fn a_presigned_put_uploads_the_photo() {
     let moto = moto::Moto::start();
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&moto.sdk_config())
-            .force_path_style(true)
-            .build(),
-    )
-    .create_bucket()
-    .bucket("likeness")
-    .send()
-    .await
-    .expect("create bucket");
+    moto.create_bucket("likeness").await;
     let blobs = S3Blobs::for_endpoint(
         &S3Endpoint {
             url: moto.url.clone(),
@@ -74,60 +65,14 @@ async fn a_presigned_put_uploads_the_photo() {
 /// the analyze handler parses; objects under `work/` do not.
 #[tokio::test]
 async fn an_upload_is_announced_on_the_uploads_queue() {
-    use aws_sdk_s3::types::{
-        Event, FilterRule, FilterRuleName, NotificationConfiguration,
-        NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
-    };
     use likeness_aws::SqsQueue;
     use likeness_core::ports::Queue;
 
     let moto = moto::Moto::start();
     let config = moto.sdk_config();
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
-    s3.create_bucket()
-        .bucket("likeness")
-        .send()
-        .await
-        .expect("create bucket");
-    aws_sdk_sqs::Client::new(&config)
-        .create_queue()
-        .queue_name("uploads")
-        .send()
-        .await
-        .expect("create queue");
-    let filter = NotificationConfigurationFilter::builder()
-        .key(
-            S3KeyFilter::builder()
-                .filter_rules(
-                    FilterRule::builder()
-                        .name(FilterRuleName::Prefix)
-                        .value("uploads/")
-                        .build(),
-                )
-                .build(),
-        )
-        .build();
-    s3.put_bucket_notification_configuration()
-        .bucket("likeness")
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .queue_configurations(
-                    QueueConfiguration::builder()
-                        .queue_arn("arn:aws:sqs:us-east-1:123456789012:uploads")
-                        .events(Event::S3ObjectCreated)
-                        .filter(filter)
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("bucket notification");
+    moto.create_bucket("likeness").await;
+    moto.create_queue("uploads").await;
+    moto.notify_uploads("likeness", "uploads").await;
 
     let blobs = S3Blobs::for_endpoint(
         &S3Endpoint {

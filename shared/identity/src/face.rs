@@ -78,6 +78,19 @@ impl FaceModels {
         Self::load_from(&models_dir()?, &Device::Cpu)
     }
 
+    /// The models of this process, loaded on first use: they are read-only and
+    /// take about 100 ms to parse, so the judge and the renderers share one copy.
+    /// A failed load is tried again on the next call (the models may have been
+    /// fetched meanwhile).
+    pub fn shared() -> Result<std::sync::Arc<Self>> {
+        static LOADED: std::sync::OnceLock<std::sync::Arc<FaceModels>> = std::sync::OnceLock::new();
+        if let Some(models) = LOADED.get() {
+            return Ok(models.clone());
+        }
+        let models = std::sync::Arc::new(Self::load()?);
+        Ok(LOADED.get_or_init(|| models).clone())
+    }
+
     pub fn load_from(dir: &Path, device: &Device) -> Result<Self> {
         let (path, bytes) = read_verified(dir, Model::ShapePredictor5)?;
         let predictor = ShapePredictor::from_bytes(&bytes, &path)?;

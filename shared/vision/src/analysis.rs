@@ -4,99 +4,20 @@ use crate::config::AnalysisConfig;
 use crate::decode::{DecodeError, Format, decode};
 use crate::faces::{FaceBox, detect_cut_faces_gray, detect_faces_gray};
 use crate::metrics::{
-    Exposure, detail_crop, directional_energy_ratio, exposure, face_shadow_asymmetry,
-    laplacian_variance, noise_sigma,
+    detail_crop, directional_energy_ratio, exposure, face_shadow_asymmetry, laplacian_variance,
+    noise_sigma,
 };
 use crate::resize::shrink_gray_to_fit;
 use crate::saliency::salient_box;
 use image::{GrayImage, RgbImage, imageops};
+pub use likeness_core::analysis::{
+    AnalysisRecord, Framing, Metrics, Reason, Severity, Subjects, Verdict,
+};
 use likeness_core::{Rect, RejectionCode, RejectionReason, SubjectKind};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Long side of the grayscale copy exposure and saliency are measured on.
 const OVERVIEW_LONG_SIDE: u32 = 512;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Accept,
-    AcceptWithWarnings,
-    Reject,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Warning,
-    Reject,
-}
-
-/// One finding: a stable code, a message the customer can act on, and whether it blocks.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Reason {
-    pub code: RejectionCode,
-    pub message: String,
-    pub severity: Severity,
-}
-
-impl Reason {
-    fn new(code: RejectionCode, severity: Severity) -> Self {
-        Self {
-            code,
-            message: code.default_message().to_owned(),
-            severity,
-        }
-    }
-
-    pub fn to_rejection(&self) -> RejectionReason {
-        RejectionReason::with_message(self.code, self.message.clone())
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Framing {
-    CloseUp,
-    HalfBody,
-    FullBody,
-}
-
-/// Every measurement, with the units documented on each field.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Metrics {
-    /// Original size, upright, in pixels.
-    pub width: u32,
-    pub height: u32,
-    /// Short side of the original, in pixels.
-    pub resolution: u32,
-    /// Laplacian variance on the subject region at a fixed 256 px scale, (8-bit levels)².
-    pub sharpness: f32,
-    /// Directional energy ratio of the subject region, 0 (isotropic) to 1 (one direction).
-    pub motion_blur: f32,
-    #[serde(flatten)]
-    pub exposure: Exposure,
-    /// Noise standard deviation, 8-bit levels.
-    pub noise: f32,
-    /// Dominant face height over frame height, 0 to 1 (absent without faces).
-    pub face_size: Option<f32>,
-    /// Dominant face height in original pixels.
-    pub face_pixels: Option<f32>,
-    /// How far the dominant head leaves the frame, as a share of its size (0 = inside).
-    pub face_cut: Option<f32>,
-    /// Left/right luminance asymmetry in the dominant face, 0 to 1.
-    pub face_shadow: Option<f32>,
-}
-
-/// What the photo shows, in normalized-image pixel coordinates.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Subjects {
-    /// Every detected face, largest first.
-    pub faces: Vec<FaceBox>,
-    /// How many faces count as subjects (at least `secondary_face_share` of the largest).
-    pub face_count: usize,
-    /// The box the portrait is about: faces' union for people, the salient region for pets.
-    pub subject_box: Option<Rect>,
-}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Analysis {
@@ -114,6 +35,24 @@ pub struct Analysis {
     /// Upright 8-bit sRGB copy without metadata, long side at most the working size.
     #[serde(skip)]
     pub normalized: RgbImage,
+}
+
+impl Analysis {
+    /// What is recorded with the preview: everything but the image.
+    pub fn record(&self) -> AnalysisRecord {
+        AnalysisRecord {
+            verdict: self.verdict,
+            reasons: self.reasons.clone(),
+            subject: self.subject,
+            format: self.format,
+            exif_orientation: self.exif_orientation,
+            metrics: self.metrics.clone(),
+            subjects: self.subjects.clone(),
+            framing: self.framing,
+            normalized_width: self.normalized_width,
+            normalized_height: self.normalized_height,
+        }
+    }
 }
 
 /// Why no analysis could be made: the file itself is unusable.

@@ -101,14 +101,7 @@ impl DecodeError {
     }
 }
 
-/// The accepted input formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Jpeg,
-    Png,
-    Webp,
-}
+pub use likeness_core::analysis::Format;
 
 /// A decoded upload.
 #[derive(Clone, Debug)]

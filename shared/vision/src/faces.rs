@@ -9,7 +9,6 @@ use crate::resize::shrink_gray_to_fit;
 use image::{GrayImage, RgbImage, imageops};
 use likeness_core::Rect;
 use rustface::{Detector, ImageData, Model};
-use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
 /// SeetaFace frontal detector v1.0, BSD-2-Clause (see `models/README.md`).
@@ -28,13 +27,7 @@ const SCORE_THRESHOLD: f64 = 2.0;
 const PYRAMID_SCALE: f32 = 0.8;
 const WINDOW_STEP: u32 = 4;
 
-/// One detected face, in the pixel coordinates of the analysed image.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FaceBox {
-    pub rect: Rect,
-    /// The cascade's confidence (unbounded; detections below 2.0 are dropped).
-    pub score: f32,
-}
+pub use likeness_core::analysis::FaceBox;
 
 fn model() -> &'static Model {
     static MODEL: OnceLock<Model> = OnceLock::new();

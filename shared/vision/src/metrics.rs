@@ -3,25 +3,13 @@
 use crate::resize::gray_to_fit;
 use image::{GrayImage, imageops};
 use likeness_core::Rect;
-use serde::{Deserialize, Serialize};
 
 /// Long side of the region copy that sharpness and motion blur are measured on.
 /// Measuring at a fixed size is what makes sharpness comparable across photo
 /// resolutions and subject sizes (the scale normalisation).
 pub const DETAIL_LONG_SIDE: u32 = 256;
 
-/// Whole-frame measurements.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Exposure {
-    /// Mean luminance, 0 (black) to 1 (white).
-    pub mean_luminance: f32,
-    /// Share of pixels at or below 2% luminance (crushed shadows), 0 to 1.
-    pub clipped_shadows: f32,
-    /// Share of pixels at or above 98% luminance (blown highlights), 0 to 1.
-    pub clipped_highlights: f32,
-    /// RMS contrast: standard deviation of luminance, 0 to 0.5.
-    pub contrast: f32,
-}
+pub use likeness_core::analysis::Exposure;
 
 /// Mean, clipping and RMS contrast of a grayscale image.
 pub fn exposure(gray: &GrayImage) -> Exposure {

@@ -62,3 +62,11 @@ impl StatesError {
         serde_json::json!({"Error": self.error, "Cause": self.cause})
     }
 }
+
+/// A stage's failure keeps its name: `Retry` and `Catch` match it as on AWS.
+impl From<likeness_core::TaskError> for StatesError {
+    fn from(e: likeness_core::TaskError) -> Self {
+        let (error, cause) = e.into_parts();
+        StatesError::new(error, cause)
+    }
+}

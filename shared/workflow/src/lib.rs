@@ -2,8 +2,10 @@
 //!
 //! The state machine definition that Step Functions runs in AWS
 //! (`infra/statemachine/preview.asl.json`) is executed here in-process, so the
-//! flow that is tested is the flow that is deployed. The crate is re-exported
-//! by `likeness-embedded`, which wires it to the embedded queue and functions.
+//! flow that is tested is the flow that is deployed. The one-machine
+//! composition (`functions/likeness/src/pipeline.rs`) wires it to the embedded
+//! queue and registers each stage's handler as an in-process function
+//! ([`FnLambda::task`]).
 //!
 //! ```text
 //! Definition::load(text, substitutions) ─▶ Runner::new(machine, &def, handlers, Store, TimeScale)

@@ -221,6 +221,18 @@ impl Runner {
     }
 }
 
+/// Counted from the runner's own history; `execution` is its name or its id
+/// (`arn:…:execution:{machine}:{name}`, what `$$.Execution.Id` gives).
+#[async_trait]
+impl likeness_core::ports::ExecutionHistory for Runner {
+    async fn states_entered(&self, execution: &str) -> Result<u64, PortError> {
+        let name = execution.rsplit(':').next().unwrap_or(execution);
+        self.states_entered(name)
+            .map(|states| states.len() as u64)
+            .map_err(|e| PortError::Backend(e.to_string()))
+    }
+}
+
 #[async_trait]
 impl Workflow for Runner {
     async fn start_execution(&self, name: &str, input: Value) -> Result<StartOutcome, PortError> {

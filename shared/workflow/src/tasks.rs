@@ -5,6 +5,9 @@
 use crate::error::StatesError;
 use async_trait::async_trait;
 use likeness_core::ports::Queue;
+use likeness_core::task_error::{TaskError, parse_payload, to_output};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::future::Future;
@@ -52,6 +55,29 @@ impl FnLambda {
         Fut: Future<Output = Result<Value, StatesError>> + Send + 'static,
     {
         Self(Box::new(move |v| Box::pin(f(v))))
+    }
+}
+
+impl FnLambda {
+    /// A stage handler as an in-process function: the payload is parsed into
+    /// the stage's contract (`Task.BadPayload` when it does not fit, as on
+    /// AWS), and its result or [`TaskError`] goes back to the runner.
+    pub fn task<T, O, F, Fut>(name: &'static str, handler: F) -> Self
+    where
+        T: DeserializeOwned + Send + 'static,
+        O: Serialize + Send + 'static,
+        F: Fn(T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, TaskError>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        Self::new(move |payload: Value| {
+            let handler = handler.clone();
+            async move {
+                let task: T = parse_payload(name, payload)?;
+                let output = handler(task).await?;
+                Ok(to_output(name, &output)?)
+            }
+        })
     }
 }
 

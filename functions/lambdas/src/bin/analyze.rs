@@ -1,30 +1,21 @@
 //! The analyze Lambda: SQS batches of S3 upload notifications.
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use likeness_lambdas::analyze::Analyze;
-use likeness_lambdas::metering::Meter;
-use likeness_lambdas::{AwsStack, notify};
-use likeness_vision::AnalysisConfig;
+use likeness_analyze::handler::{Disposition, disposition, handle_message};
+use likeness_lambdas::{AwsStack, task};
 use std::convert::Infallible;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     likeness_lambdas::init_tracing();
-    let stack = AwsStack::from_env().await?;
-    let workflow = stack.workflow()?;
-    let announcer = notify::announcer_from_env(&stack);
-    let config = AnalysisConfig::default();
-    let meter = Meter::for_function(stack.records.clone(), stack.records.clone(), 2048);
-    let analyze = &Analyze {
-        previews: &*stack.records,
-        blobs: &*stack.blobs,
-        workflow: &*workflow,
-        config: &config,
-        announcer: announcer.as_ref(),
-        meter: Some(&meter),
-    };
+    let ports = &AwsStack::from_env().await?.analyze_ports()?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
-        Ok::<_, Infallible>(analyze.handle(event).await)
+        let response = task::batch(event.payload, |id, body| async move {
+            let result = handle_message(ports, &body).await;
+            disposition(&result, &id) == Disposition::Redeliver
+        })
+        .await;
+        Ok::<_, Infallible>(response)
     }))
     .await
 }

@@ -3,19 +3,17 @@
 
 use likeness_core::Catalogue;
 use likeness_lambdas::AwsStack;
-use likeness_lambdas::render_worker::{
-    WorkerSettings, cancel_on_shutdown_signal, engine_from_env, run,
-};
-use likeness_render::FaceLandmarks;
+use likeness_lambdas::render_worker::{WorkerSettings, cancel_on_shutdown_signal, run};
 use likeness_render::worker::RenderWorker;
+use likeness_render::{FaceLandmarks, engine_from_env};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// The identity models' landmark predictor, when the image carries the models
 /// (`LIKENESS_MODELS_DIR`); without it face masks follow the face boxes.
 fn landmark_model() -> Option<Arc<dyn FaceLandmarks>> {
-    match likeness_identity::FaceModels::load() {
-        Ok(models) => Some(Arc::new(models)),
+    match likeness_identity::FaceModels::shared() {
+        Ok(models) => Some(models),
         Err(e) => {
             tracing::info!(error = %e, "no landmark model: face masks follow the face boxes");
             None

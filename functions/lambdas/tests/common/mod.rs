@@ -4,19 +4,20 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
-use chrono::Utc;
 use lambda_runtime::{Context, LambdaEvent};
 use likeness_aws::{S3Blobs, S3Endpoint};
-use likeness_core::ports::{Blobs, Previews, StartOutcome, SystemClock, Workflow};
-use likeness_core::preview::{PreviewPatch, UploadSpec};
-use likeness_core::{
-    Consent, PortError, Preview, PreviewId, Status, StyleId, SubjectKind, TenantId, keys,
-};
+use likeness_core::metering::{LedgerMeter, Meter};
+use likeness_core::ports::{Blobs, Previews, SystemClock};
+use likeness_core::preview::PreviewPatch;
+use likeness_core::testing::PreviewBuilder;
+use likeness_core::{Catalogue, PortError, Preview, Status};
 use likeness_embedded::object_server::{ObjectServer, ObjectServerConfig};
 use likeness_embedded::{QueueOptions, SqliteCosts, SqliteDeliveries, SqliteQueue, SqliteRecords};
+use likeness_judge::{DeliveryConfig, FinalizePorts, JudgePorts, MarkFailedPorts};
+use likeness_notify::{Announcer, NotifyConfig, NotifyPorts};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The order every fixture in `events/` describes.
 pub const PREVIEW: &str = "pv_0194a6c3e1f27b3e9a4f5d6c7b8a9f01";
@@ -148,6 +149,69 @@ impl Stack {
         current
     }
 
+    /// The cost ledger in the stack's table.
+    pub fn meter(&self) -> Arc<dyn Meter> {
+        Arc::new(LedgerMeter::builtin(
+            self.records.clone(),
+            self.costs.clone(),
+            Arc::new(SystemClock),
+        ))
+    }
+
+    /// The judge's ports over this stack, without the identity model.
+    pub fn judge_ports(&self, meter: Option<Arc<dyn Meter>>) -> JudgePorts {
+        JudgePorts {
+            blobs: self.blobs.clone(),
+            catalogue: Arc::new(Catalogue::builtin()),
+            model: None,
+            clock: Arc::new(SystemClock),
+            meter,
+        }
+    }
+
+    pub fn finalize_ports(&self) -> FinalizePorts {
+        FinalizePorts {
+            blobs: self.blobs.clone(),
+            previews: self.records.clone(),
+            delivery: DeliveryConfig::default(),
+            clock: Arc::new(SystemClock),
+            meter: None,
+        }
+    }
+
+    pub fn mark_failed_ports(&self) -> MarkFailedPorts {
+        MarkFailedPorts {
+            blobs: self.blobs.clone(),
+            previews: self.records.clone(),
+        }
+    }
+
+    /// Events into the webhooks queue of this stack.
+    pub fn announcer(&self) -> Announcer {
+        Announcer::new(
+            self.records.clone(),
+            self.costs.clone(),
+            self.blobs.clone(),
+            self.deliveries.clone(),
+            self.queue.clone(),
+            Arc::new(SystemClock),
+            NotifyConfig {
+                queue: WEBHOOKS_QUEUE.into(),
+                ..NotifyConfig::production()
+            },
+        )
+    }
+
+    pub fn notify_ports(&self) -> NotifyPorts {
+        NotifyPorts {
+            previews: self.records.clone(),
+            announce: Arc::new(self.announcer()),
+            clock: Arc::new(SystemClock),
+            meter: None,
+            history: None,
+        }
+    }
+
     pub async fn blob_exists(&self, key: &str) -> bool {
         match self.blobs.get(key).await {
             Ok(_) => true,
@@ -159,77 +223,9 @@ impl Stack {
 
 /// The order the fixtures describe, awaiting its upload.
 pub fn order() -> Preview {
-    let now = Utc::now();
-    let id = PreviewId::new(PREVIEW);
-    let tenant = TenantId::new(TENANT);
-    Preview {
-        upload: UploadSpec {
-            key: keys::upload(&tenant, &id),
-            content_type: "image/jpeg".into(),
-            content_length: 279_922,
-            expires_at: now + chrono::Duration::minutes(15),
-        },
-        id,
-        tenant,
-        status: Status::AwaitingUpload,
-        subject: SubjectKind::Person,
-        styles: vec![StyleId::new("oil")],
-        variations: 2,
-        webhook_url: Some("https://hooks.example.com/likeness".into()),
-        consent: Consent {
-            rights_to_photo: true,
-        },
-        created_at: now,
-        updated_at: now,
-        version: 1,
-        analysis: None,
-        rejection_reasons: vec![],
-        failure: None,
-        results: None,
-        expires_at: now + chrono::Duration::days(7),
-    }
-}
-
-/// Step Functions as the handlers see it: executions by name, task answers recorded.
-#[derive(Default)]
-pub struct RecordingWorkflow {
-    pub started: Mutex<Vec<(String, Value)>>,
-    pub successes: Mutex<Vec<(String, Value)>>,
-    pub failures: Mutex<Vec<(String, String, String)>>,
-    pub heartbeats: Mutex<Vec<String>>,
-}
-
-#[async_trait::async_trait]
-impl Workflow for RecordingWorkflow {
-    async fn start_execution(&self, name: &str, input: Value) -> Result<StartOutcome, PortError> {
-        let mut started = self.started.lock().unwrap();
-        if started.iter().any(|(n, _)| n == name) {
-            return Ok(StartOutcome::AlreadyRunning);
-        }
-        started.push((name.to_owned(), input));
-        Ok(StartOutcome::Started)
-    }
-    async fn send_task_success(&self, token: &str, output: Value) -> Result<(), PortError> {
-        self.successes
-            .lock()
-            .unwrap()
-            .push((token.to_owned(), output));
-        Ok(())
-    }
-    async fn send_task_failure(
-        &self,
-        token: &str,
-        error: &str,
-        cause: &str,
-    ) -> Result<(), PortError> {
-        self.failures
-            .lock()
-            .unwrap()
-            .push((token.to_owned(), error.to_owned(), cause.to_owned()));
-        Ok(())
-    }
-    async fn send_task_heartbeat(&self, token: &str) -> Result<(), PortError> {
-        self.heartbeats.lock().unwrap().push(token.to_owned());
-        Ok(())
-    }
+    PreviewBuilder::new(TENANT, PREVIEW)
+        .upload_length(279_922)
+        .variations(2)
+        .webhook("https://hooks.example.com/likeness")
+        .build()
 }

@@ -2,7 +2,6 @@
 
 #![allow(dead_code)]
 
-use async_trait::async_trait;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -10,11 +9,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use likeness_core::ledger::{Deliveries, DeliveryAttempt, EndpointSecret};
-use likeness_core::ports::{Blobs, PresignedRequest, SystemClock};
+use likeness_core::ports::SystemClock;
 use likeness_core::preview::UploadSpec;
-use likeness_core::{
-    Consent, PortError, Preview, PreviewId, Status, StyleId, SubjectKind, TenantId,
-};
+use likeness_core::{Consent, Preview, PreviewId, Status, StyleId, SubjectKind, TenantId};
 use likeness_embedded::{QueueOptions, SqliteDeliveries, SqliteQueue};
 use likeness_notify::{Notifier, NotifyConfig, TargetPolicy};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -85,42 +82,6 @@ impl Receiver {
 
     pub fn requests(&self) -> Vec<Captured> {
         self.seen.lock().unwrap().clone()
-    }
-}
-
-/// Presigned GETs that point nowhere in particular; events only carry the URL.
-pub struct FakeBlobs;
-
-#[async_trait]
-impl Blobs for FakeBlobs {
-    async fn put(&self, _: &str, _: Vec<u8>, _: &str) -> Result<(), PortError> {
-        Ok(())
-    }
-    async fn get(&self, key: &str) -> Result<Vec<u8>, PortError> {
-        Err(PortError::NotFound(key.into()))
-    }
-    async fn delete(&self, _: &str) -> Result<(), PortError> {
-        Ok(())
-    }
-    async fn list(&self, _: &str) -> Result<Vec<String>, PortError> {
-        Ok(vec![])
-    }
-    async fn presign_put(
-        &self,
-        key: &str,
-        _: &str,
-        _: u64,
-        _: Duration,
-    ) -> Result<PresignedRequest, PortError> {
-        Err(PortError::Invalid(key.into()))
-    }
-    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<PresignedRequest, PortError> {
-        Ok(PresignedRequest {
-            url: format!("https://objects.example/{key}?X-Amz-Signature=abc"),
-            method: "GET".into(),
-            headers: vec![],
-            expires_at: Utc::now() + chrono::Duration::from_std(ttl).unwrap(),
-        })
     }
 }
 

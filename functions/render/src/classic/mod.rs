@@ -90,10 +90,10 @@ impl Engine for ClassicEngine {
         req.validate()?;
         let span = tracing::info_span!("classic_render", style = %req.style.id, seed = req.seed);
         let _enter = span.enter();
-        (0..req.variations as u64)
+        (0..req.variations)
             .into_par_iter()
             .map(|i| {
-                let seed = req.seed.wrapping_add(i);
+                let seed = likeness_core::seeds::variation(req.seed, i);
                 let started = Instant::now();
                 let image = self.render_one(req, seed)?;
                 Ok(Candidate {

@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const REGION: &str = "us-east-1";
+/// moto's default account.
+pub const ACCOUNT: &str = "123456789012";
 
 pub struct Moto {
     child: Child,
@@ -67,6 +69,139 @@ impl Moto {
             "moto config: {}",
             response.status()
         );
+    }
+}
+
+impl Moto {
+    /// An S3 client for moto (path-style addressing: moto serves one host).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.sdk_config())
+                .force_path_style(true)
+                .build(),
+        )
+    }
+
+    pub async fn create_bucket(&self, name: &str) {
+        self.s3()
+            .create_bucket()
+            .bucket(name)
+            .send()
+            .await
+            .expect("create bucket");
+    }
+
+    /// A queue; returns its URL.
+    pub async fn create_queue(&self, name: &str) -> String {
+        aws_sdk_sqs::Client::new(&self.sdk_config())
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .expect("queue url")
+    }
+
+    /// S3 announces every object created under `uploads/` in `bucket` on the
+    /// SQS queue `queue` (its ARN in moto's account), as the template wires it.
+    pub async fn notify_uploads(&self, bucket: &str, queue: &str) {
+        use aws_sdk_s3::types::{
+            Event, FilterRule, FilterRuleName, NotificationConfiguration,
+            NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
+        };
+        let uploads_only = NotificationConfigurationFilter::builder()
+            .key(
+                S3KeyFilter::builder()
+                    .filter_rules(
+                        FilterRule::builder()
+                            .name(FilterRuleName::Prefix)
+                            .value("uploads/")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        self.s3()
+            .put_bucket_notification_configuration()
+            .bucket(bucket)
+            .notification_configuration(
+                NotificationConfiguration::builder()
+                    .queue_configurations(
+                        QueueConfiguration::builder()
+                            .id("uploads-to-analyze")
+                            .queue_arn(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}"))
+                            .events(Event::from("s3:ObjectCreated:*"))
+                            .filter(uploads_only)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("bucket notification");
+    }
+
+    /// The single table as infra/template.yaml declares it: keys, both GSIs
+    /// and the `expires_at` TTL.
+    pub async fn create_table(&self, name: &str) -> likeness_aws::DynamoRecords {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+            Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+        };
+        let key = |name: &str, kind| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .unwrap()
+        };
+        let gsi = |index: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(index)
+                .key_schema(key(&format!("{index}PK"), KeyType::Hash))
+                .key_schema(key(&format!("{index}SK"), KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .unwrap()
+        };
+        let ddb = aws_sdk_dynamodb::Client::new(&self.sdk_config());
+        let mut create = ddb
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("PK", KeyType::Hash))
+            .key_schema(key("SK", KeyType::Range))
+            .global_secondary_indexes(gsi("GSI1"))
+            .global_secondary_indexes(gsi("GSI2"));
+        for attribute in ["PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"] {
+            create = create.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(attribute)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            );
+        }
+        create.send().await.expect("create table");
+        ddb.update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name("expires_at")
+                    .enabled(true)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("enable ttl");
+        likeness_aws::DynamoRecords::from_sdk_config(&self.sdk_config(), name)
     }
 }
 

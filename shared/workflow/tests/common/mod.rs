@@ -3,83 +3,13 @@
 
 #![allow(dead_code)]
 
-use async_trait::async_trait;
-use likeness_core::error::PortResult;
-use likeness_core::ports::{Queue, QueueMessage, Workflow};
+use likeness_core::ports::{Queue, Workflow};
 use serde_json::{Value, json};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Notify;
 
-#[derive(Default)]
-pub struct MemQueue {
-    queues: Mutex<HashMap<String, VecDeque<String>>>,
-    arrived: Notify,
-    next_id: Mutex<u64>,
-}
-
-#[async_trait]
-impl Queue for MemQueue {
-    async fn send(&self, queue: &str, body: &str, _delay: Duration) -> PortResult<String> {
-        let mut id = self.next_id.lock().unwrap();
-        *id += 1;
-        self.queues
-            .lock()
-            .unwrap()
-            .entry(queue.to_string())
-            .or_default()
-            .push_back(body.to_string());
-        self.arrived.notify_waiters();
-        Ok(format!("m-{id}"))
-    }
-
-    async fn receive(
-        &self,
-        queue: &str,
-        max: usize,
-        _vis: Duration,
-        wait: Duration,
-    ) -> PortResult<Vec<QueueMessage>> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let notified = self.arrived.notified();
-            {
-                let mut qs = self.queues.lock().unwrap();
-                let q = qs.entry(queue.to_string()).or_default();
-                if !q.is_empty() {
-                    let n = max.min(q.len());
-                    return Ok(q
-                        .drain(..n)
-                        .enumerate()
-                        .map(|(i, body)| QueueMessage {
-                            id: format!("r-{i}"),
-                            body,
-                            receipt_handle: format!("h-{i}"),
-                            receive_count: 1,
-                        })
-                        .collect());
-                }
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Ok(vec![]);
-            }
-        }
-    }
-
-    async fn delete(&self, _queue: &str, _receipt: &str) -> PortResult<()> {
-        Ok(())
-    }
-
-    async fn change_visibility(
-        &self,
-        _queue: &str,
-        _receipt: &str,
-        _v: Duration,
-    ) -> PortResult<()> {
-        Ok(())
-    }
-}
+pub use likeness_core::testing::MemQueue;
 
 /// One scripted answer to a render message.
 #[derive(Clone, Debug)]

@@ -1,0 +1,158 @@
+//! The `Finalize` task: deliver the selected candidates without metadata,
+//! record what was delivered, mark the preview ready, delete everything under
+//! `work/{id}/`, and meter the run. Safe to repeat: a second run re-delivers
+//! the same keys and finds the preview ready already.
+
+use crate::cleanup::{clean_up, deliver};
+use crate::deliver::DeliveryConfig;
+use likeness_core::cost::ddb_write_units;
+use likeness_core::metering::{Function, Meter, Stopwatch};
+use likeness_core::ports::{Blobs, Clock, Previews};
+use likeness_core::preview::PreviewPatch;
+use likeness_core::task_error::names;
+use likeness_core::tasks::{DeliveredImage, DeliveredStyle, FinalizeSummary, FinalizeTask};
+use likeness_core::{PortError, Status, TaskError};
+use std::sync::Arc;
+
+/// What finalize works with.
+#[derive(Clone)]
+pub struct FinalizePorts {
+    pub blobs: Arc<dyn Blobs>,
+    pub previews: Arc<dyn Previews>,
+    pub delivery: DeliveryConfig,
+    pub clock: Arc<dyn Clock>,
+    pub meter: Option<Arc<dyn Meter>>,
+}
+
+pub async fn handle(
+    ports: &FinalizePorts,
+    task: FinalizeTask,
+) -> Result<FinalizeSummary, TaskError> {
+    let stopwatch = Stopwatch::start(&*ports.clock);
+    let summary = finalize(ports, &task).await?;
+    if let Some(meter) = &ports.meter {
+        let delivered: u64 = task
+            .results
+            .iter()
+            .map(|r| r.verdict.selected.len() as u64)
+            .sum();
+        let mut units = Function::Finalize.run(stopwatch.elapsed());
+        // Per preview: read the candidate, write WebP and JPEG, read both back.
+        units.s3_get = 3 * delivered;
+        units.s3_put = 2 * delivered;
+        units.ddb_rru = 1.0;
+        let written = serde_json::to_vec(&summary).map_or(0, |v| v.len());
+        units.ddb_wru = 2.0 * ddb_write_units(written);
+        meter
+            .record(&task.preview_id, "finalize", 1, None, units)
+            .await;
+    }
+    Ok(summary)
+}
+
+async fn finalize(
+    ports: &FinalizePorts,
+    task: &FinalizeTask,
+) -> Result<FinalizeSummary, TaskError> {
+    let id = &task.preview_id;
+    let (blobs, previews) = (&*ports.blobs, &*ports.previews);
+    let preview = previews
+        .get(id)
+        .await?
+        .ok_or_else(|| TaskError::new(names::FINALIZE_NO_PREVIEW, id))?;
+    if preview.tenant != task.tenant {
+        return Err(TaskError::new(names::FINALIZE_WRONG_TENANT, id));
+    }
+    if preview.status == Status::Ready {
+        return Ok(FinalizeSummary {
+            status: Status::Ready,
+            styles: preview.results.unwrap_or_default(),
+        });
+    }
+    let mut styles = Vec::with_capacity(task.results.len());
+    for result in &task.results {
+        let mut delivered_images = Vec::new();
+        for (n, selected) in result.verdict.selected.iter().enumerate() {
+            let bytes = match blobs.get(&selected.key).await {
+                Ok(b) => b,
+                // Delivered by an earlier run of this task, which then failed later.
+                Err(PortError::NotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let image = image::load_from_memory(&bytes)
+                .map_err(|e| {
+                    TaskError::new(names::JUDGE_BAD_IMAGE, format!("{}: {e}", selected.key))
+                })?
+                .to_rgb8();
+            let delivered = deliver(
+                blobs,
+                &task.tenant,
+                id,
+                &result.style,
+                n as u32 + 1,
+                &image,
+                &ports.delivery,
+            )
+            .await
+            .map_err(|e| TaskError::new(names::FINALIZE_DELIVERY, e))?;
+            let scores = result
+                .verdict
+                .judged
+                .iter()
+                .find(|j| j.key == selected.key)
+                .map(|j| j.scores);
+            delivered_images.push(DeliveredImage {
+                webp: delivered.webp,
+                jpeg: delivered.jpeg,
+                seed: selected.seed,
+                overall: selected.overall,
+                flagged: selected.flagged,
+                below: selected.below.clone(),
+                scores,
+            });
+        }
+        styles.push(DeliveredStyle {
+            style: result.style.clone(),
+            outcome: result.outcome,
+            attempts: result.attempts,
+            note: result.verdict.note.clone(),
+            previews: delivered_images,
+        });
+    }
+    if preview.status == Status::Rendering {
+        previews
+            .transition(
+                id,
+                Status::Rendering,
+                Status::Judging,
+                PreviewPatch::default(),
+            )
+            .await?;
+    }
+    let patch = PreviewPatch {
+        results: Some(styles.clone()),
+        ..PreviewPatch::default()
+    };
+    match previews
+        .transition(id, Status::Judging, Status::Ready, patch)
+        .await
+    {
+        Ok(_) => {}
+        Err(PortError::Conflict(_)) => {
+            let now = previews.get(id).await?.map(|p| p.status);
+            if now != Some(Status::Ready) {
+                return Err(TaskError::new(
+                    names::FINALIZE_CONFLICT,
+                    format!("preview {id} is {now:?}"),
+                ));
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
+    clean_up(blobs, id, &[]).await?;
+    tracing::info!(preview_id = %id, "preview ready");
+    Ok(FinalizeSummary {
+        status: Status::Ready,
+        styles,
+    })
+}

@@ -1,0 +1,58 @@
+//! `likeness serve`: the whole service on this machine.
+
+use crate::pipeline::{Pipeline, PipelineOptions};
+use crate::stack::EmbeddedStack;
+use anyhow::Context;
+use likeness_api::ApiConfig;
+use likeness_core::Catalogue;
+use std::path::Path;
+use tokio_util::sync::CancellationToken;
+
+/// `likeness serve`: the API on 127.0.0.1:`port`, the object server on `port + 1`,
+/// and every pipeline stage, until Ctrl-C or SIGTERM.
+pub async fn serve(data_dir: &Path, port: u16) -> anyhow::Result<()> {
+    let objects_port = port.checked_add(1).context("port too large")?;
+    crate::identity::ensure_models().await;
+    let stack = EmbeddedStack::open(data_dir, objects_port).await?;
+    let engine = likeness_render::engine_from_env(&Catalogue::builtin())?;
+    let pipeline = Pipeline::open(stack, engine, PipelineOptions::default(), data_dir).await?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("listening on 127.0.0.1:{port}"))?;
+    tracing::info!(
+        api = %format!("http://127.0.0.1:{port}"),
+        objects = %pipeline.stack.objects.endpoint_url(),
+        data_dir = %data_dir.display(),
+        "likeness is serving"
+    );
+    let stop = CancellationToken::new();
+    let app = likeness_api::router(pipeline.stack.api_state(ApiConfig::default()));
+    let api_stop = stop.clone();
+    let api = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { api_stop.cancelled().await });
+    let signal_stop = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("stopping");
+        signal_stop.cancel();
+    });
+    let (served, ran) = tokio::join!(api, pipeline.run(stop.clone()));
+    served?;
+    ran?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
