@@ -94,6 +94,7 @@ fn check_prints_a_summary_and_keeps_a_manifest() {
     let unet_bytes = std::fs::metadata(&unet.file).unwrap().len();
     assert!(unet.parameters * 4 < unet_bytes && unet_bytes - unet.parameters * 4 < 64 * 1024);
     let text = s.to_string();
+    println!("{text}");
     assert!(
         text.contains("IP-Adapter, 4 image tokens from a 32×32 CLIP crop"),
         "{text}"
