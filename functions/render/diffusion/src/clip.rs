@@ -106,8 +106,13 @@ pub struct TextEncoder {
 }
 
 impl TextEncoder {
+    /// Weights under `text_model.` (transformers 4 and diffusers' checkpoints).
     pub fn new(vb: VarBuilder, c: &ClipConfig) -> Result<Self> {
-        let vb = vb.pp("text_model");
+        Self::with_root(vb.pp("text_model"), c)
+    }
+
+    /// Weights at the root (`embeddings.…`, `encoder.…`), as transformers 5 saves them.
+    pub fn with_root(vb: VarBuilder, c: &ClipConfig) -> Result<Self> {
         Ok(Self {
             token: candle_nn::embedding(
                 c.vocab_size,
@@ -225,7 +230,17 @@ impl VisionEncoder {
     }
 }
 
-/// CLIPImageProcessor: shortest side to `size` (bicubic), centre crop, normalise.
+/// `CLIPImageProcessor`'s resize target: the short side becomes `size`, the long side
+/// `int(size × long / short)` (truncated, as transformers computes it).
+pub fn resized_size((w, h): (u32, u32), size: u32) -> (u32, u32) {
+    let (short, long) = (w.min(h).max(1), w.max(h));
+    let long = ((u64::from(size) * u64::from(long)) / u64::from(short)) as u32;
+    let long = long.max(size);
+    if w <= h { (size, long) } else { (long, size) }
+}
+
+/// CLIPImageProcessor: shortest side to `size` (Pillow's bicubic), centre crop,
+/// normalise.
 pub fn preprocess(
     img: &image::RgbImage,
     size: usize,
@@ -234,11 +249,8 @@ pub fn preprocess(
 ) -> Result<Tensor> {
     const MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
     const STD: [f32; 3] = [0.268_629_5, 0.261_302_6, 0.275_777_1];
-    let (w, h) = img.dimensions();
-    let s = size as f64 / w.min(h).max(1) as f64;
-    let nw = ((w as f64 * s).round() as u32).max(size as u32);
-    let nh = ((h as f64 * s).round() as u32).max(size as u32);
-    let resized = image::imageops::resize(img, nw, nh, image::imageops::FilterType::CatmullRom);
+    let (nw, nh) = resized_size(img.dimensions(), size as u32);
+    let resized = crate::resample::resize_bicubic(img, nw, nh);
     let x0 = (nw - size as u32) / 2;
     let y0 = (nh - size as u32) / 2;
     let crop = image::imageops::crop_imm(&resized, x0, y0, size as u32, size as u32).to_image();

@@ -45,6 +45,9 @@ impl PerBlock {
 fn d4() -> usize {
     4
 }
+fn d64() -> PerBlock {
+    PerBlock::One(64)
+}
 fn d32() -> usize {
     32
 }
@@ -94,6 +97,34 @@ pub struct UNetConfig {
     pub addition_embed_type: Option<String>,
     #[serde(default)]
     pub class_embed_type: Option<String>,
+    /// Latent side the UNet was trained at (64 for SD 1.5's 512 px).
+    /// (diffusers allows `[h, w]`; the first is used.)
+    #[serde(default = "d64")]
+    pub sample_size: PerBlock,
+    /// Width of the guidance-scale embedding of LCM-distilled UNets.
+    #[serde(default)]
+    pub time_cond_proj_dim: Option<usize>,
+    // Options this UNet does not implement; read only to refuse them at load.
+    #[serde(default)]
+    pub time_embedding_type: Option<String>,
+    #[serde(default)]
+    pub timestep_post_act: Option<String>,
+    #[serde(default)]
+    pub time_embedding_act_fn: Option<String>,
+    #[serde(default)]
+    pub resnet_time_scale_shift: Option<String>,
+    #[serde(default)]
+    pub mid_block_type: Option<String>,
+    #[serde(default)]
+    pub encoder_hid_dim: Option<usize>,
+    #[serde(default)]
+    pub center_input_sample: bool,
+    #[serde(default)]
+    pub only_cross_attention: serde_json::Value,
+    #[serde(default)]
+    pub conv_in_kernel: Option<usize>,
+    #[serde(default)]
+    pub conv_out_kernel: Option<usize>,
 }
 
 impl UNetConfig {
@@ -142,6 +173,58 @@ impl UNetConfig {
         }
         if let Some(t) = &self.class_embed_type {
             return Err(format!("class_embed_type {t} is not supported"));
+        }
+        if let Some(t) = self
+            .time_embedding_type
+            .as_deref()
+            .filter(|t| *t != "positional")
+        {
+            return Err(format!("time_embedding_type {t} is not supported"));
+        }
+        if let Some(t) = &self.timestep_post_act {
+            return Err(format!("timestep_post_act {t} is not supported"));
+        }
+        if let Some(t) = &self.time_embedding_act_fn {
+            return Err(format!("time_embedding_act_fn {t} is not supported"));
+        }
+        if let Some(t) = self
+            .resnet_time_scale_shift
+            .as_deref()
+            .filter(|t| *t != "default")
+        {
+            return Err(format!("resnet_time_scale_shift {t} is not supported"));
+        }
+        if let Some(t) = self
+            .mid_block_type
+            .as_deref()
+            .filter(|t| *t != "UNetMidBlock2DCrossAttn")
+        {
+            return Err(format!("mid_block_type {t} is not supported"));
+        }
+        if self.encoder_hid_dim.is_some() {
+            return Err("encoder_hid_dim (a built-in image projection) is not supported".into());
+        }
+        if self.center_input_sample {
+            return Err("center_input_sample is not supported".into());
+        }
+        let only_cross = match &self.only_cross_attention {
+            serde_json::Value::Bool(b) => *b,
+            serde_json::Value::Array(v) => v.iter().any(|x| x.as_bool() == Some(true)),
+            _ => false,
+        };
+        if only_cross {
+            return Err("only_cross_attention is not supported".into());
+        }
+        for (name, k) in [
+            ("conv_in_kernel", self.conv_in_kernel),
+            ("conv_out_kernel", self.conv_out_kernel),
+        ] {
+            if let Some(k) = k.filter(|k| *k != 3) {
+                return Err(format!("{name} {k} is not supported (only 3)"));
+            }
+        }
+        if self.time_cond_proj_dim == Some(0) {
+            return Err("time_cond_proj_dim must be positive".into());
         }
         for heads in [
             Some(&self.attention_head_dim),

@@ -7,16 +7,21 @@ pub mod config;
 pub mod error;
 pub mod guards;
 pub mod ip_adapter;
+pub mod manifest;
 mod model;
+pub mod resample;
 pub mod scheduler;
 pub mod tokenizer;
+pub mod tools;
 pub mod unet;
 pub mod vae;
 pub mod weights;
 
 pub use error::{DiffusionError, LoadError, TensorProblem};
 pub use guards::Guards;
-pub use model::{DiffusionModel, Img2ImgRequest, MODEL_ENV, RetryParams, SubjectBox};
+pub use model::{
+    DiffusionModel, Img2ImgRequest, MODEL_ENV, NoiseSource, RetryParams, SeededNoise, SubjectBox,
+};
 pub use scheduler::{SchedulerKind, Spacing};
 
 pub use candle_core::{DType, Device};

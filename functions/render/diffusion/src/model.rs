@@ -14,6 +14,7 @@ use crate::guards::{self, Guards, LatentRegion};
 use crate::ip_adapter::ImageProj;
 use crate::scheduler::{Sampler, Schedule, SchedulerKind, Spacing};
 use crate::tokenizer::ClipTokenizer;
+use crate::tools::{ModelSummary, describe_file};
 use crate::unet::{ImageTokens, UNet};
 use crate::vae::Vae;
 use crate::weights::{self, Audit};
@@ -136,6 +137,7 @@ pub struct DiffusionModel {
     vae_factor: usize,
     latent_channels: usize,
     image_embed_dim: usize,
+    summary: ModelSummary,
 }
 
 fn weight_file(dir: &Path, names: &[&str]) -> Result<PathBuf, LoadError> {
@@ -148,7 +150,7 @@ fn weight_file(dir: &Path, names: &[&str]) -> Result<PathBuf, LoadError> {
         })
 }
 
-const UNET_FILES: &[&str] = &[
+pub(crate) const UNET_FILES: &[&str] = &[
     "diffusion_pytorch_model.safetensors",
     "diffusion_pytorch_model.fp16.safetensors",
 ];
@@ -222,29 +224,45 @@ impl DiffusionModel {
         let tokenizer = ClipTokenizer::from_dir(&dir.join("tokenizer"))?;
 
         let audit = Audit::default();
+        let mut files: Vec<(&str, PathBuf)> = Vec::new();
+        let text_path = weight_file(&dir.join("text_encoder"), ENCODER_FILES)?;
         let text_vb = weights::checked_builder(
             "text_encoder",
-            &[weight_file(&dir.join("text_encoder"), ENCODER_FILES)?],
+            std::slice::from_ref(&text_path),
             dtype,
             device,
             &audit,
         )?;
-        let text = TextEncoder::new(text_vb, &text_cfg)?;
+        // transformers 5 saves CLIPTextModel without the `text_model.` prefix; it
+        // loads both layouts, and so does this.
+        let text_prefixed = weights::tensor_names(&text_path)?
+            .iter()
+            .any(|n| n.starts_with("text_model."));
+        let text = if text_prefixed {
+            TextEncoder::new(text_vb, &text_cfg)?
+        } else {
+            TextEncoder::with_root(text_vb, &text_cfg)?
+        };
+        files.push(("text_encoder", text_path));
+        let vae_path = weight_file(&dir.join("vae"), UNET_FILES)?;
         let vae_vb = weights::checked_builder(
             "vae",
-            &[weight_file(&dir.join("vae"), UNET_FILES)?],
+            std::slice::from_ref(&vae_path),
             dtype,
             device,
             &audit,
         )?;
         let vae = Vae::new(vae_vb, &vae_cfg)?;
+        files.push(("vae", vae_path));
+        let unet_path = weight_file(&dir.join("unet"), UNET_FILES)?;
         let unet_vb = weights::checked_builder(
             "unet",
-            &[weight_file(&dir.join("unet"), UNET_FILES)?],
+            std::slice::from_ref(&unet_path),
             dtype,
             device,
             &audit,
         )?;
+        files.push(("unet", unet_path));
 
         let adapter_path = adapter_file(dir)?;
         let (unet, adapter, image_embed_dim) = match &adapter_path {
@@ -256,14 +274,16 @@ impl DiffusionModel {
                 let vis_cfg_path = dir.join("image_encoder/config.json");
                 let vis_cfg: ClipConfig = config::read_json(&vis_cfg_path)?;
                 unsupported(&vis_cfg_path, vis_cfg.validate(true))?;
+                let vis_path = weight_file(&dir.join("image_encoder"), ENCODER_FILES)?;
                 let vis_vb = weights::checked_builder(
                     "image_encoder",
-                    &[weight_file(&dir.join("image_encoder"), ENCODER_FILES)?],
+                    std::slice::from_ref(&vis_path),
                     dtype,
                     device,
                     &audit,
                 )?;
                 let vision = VisionEncoder::new(vis_vb, &vis_cfg)?;
+                files.push(("image_encoder", vis_path));
                 let ip_vb = weights::checked_builder(
                     "ip_adapter",
                     std::slice::from_ref(path),
@@ -279,22 +299,43 @@ impl DiffusionModel {
                     unet_cfg.cross_attention_dim,
                     tokens,
                 )?;
-                for name in weights::tensor_names(path)? {
-                    if !audit.was_requested("ip_adapter", &name) {
-                        audit.push(crate::TensorProblem::Unexpected {
-                            component: "ip_adapter".into(),
-                            name,
-                        });
-                    }
-                }
-                (unet, Some((vision, proj)), vis_cfg.projection_dim)
+                files.push(("ip_adapter", path.clone()));
+                (
+                    unet,
+                    Some((vision, proj, tokens, vis_cfg.image_size)),
+                    vis_cfg.projection_dim,
+                )
             }
         };
+        for (component, path) in &files {
+            audit.report_unused(component, path)?;
+        }
         audit.finish()?;
+        let mut components = Vec::with_capacity(files.len());
+        for (name, path) in &files {
+            let config = match *name {
+                "ip_adapter" => None,
+                other => Some(dir.join(other).join("config.json")),
+            };
+            components.push(describe_file(name, path, config.as_deref())?);
+        }
+        let vae_factor = vae_cfg.factor();
+        let summary = ModelSummary {
+            dir: dir.to_path_buf(),
+            compute_dtype: dtype,
+            components,
+            adapter_tokens: adapter.as_ref().map(|a| a.2),
+            vision_size: adapter.as_ref().map(|a| a.3),
+            guidance_embedding: unet_cfg.time_cond_proj_dim,
+            native_size: unet_cfg.sample_size.get(0) * vae_factor,
+            size_multiple: vae_factor << (unet_cfg.block_out_channels.len() - 1),
+            prediction_type: sched_cfg.prediction_type.clone(),
+            text_prefixed,
+        };
+        let adapter = adapter.map(|(v, p, _, _)| (v, p));
         if adapter.is_none() {
             tracing::info!(dir = %dir.display(), "no ip_adapter/ folder: running without the identity adapter");
         }
-        let vae_factor = vae_cfg.factor();
         Ok(Self {
             tokenizer,
             text,
@@ -308,7 +349,13 @@ impl DiffusionModel {
             vae_factor,
             latent_channels: vae_cfg.latent_channels,
             image_embed_dim,
+            summary,
         })
+    }
+
+    /// What was loaded and what will run (see `likeness models check-diffusion`).
+    pub fn summary(&self) -> &ModelSummary {
+        &self.summary
     }
 
     /// Whether an IP-Adapter was loaded.
@@ -328,6 +375,18 @@ impl DiffusionModel {
 
     /// Runs img2img; one image per seed, each the size of `req.image`.
     pub fn img2img(&self, req: &Img2ImgRequest) -> Result<Vec<RgbImage>, DiffusionError> {
+        let mut noise = SeededNoise::new(&req.seeds);
+        self.img2img_with_noise(req, &mut noise)
+    }
+
+    /// [`DiffusionModel::img2img`] drawing its noise from `noise` instead of the
+    /// seeds (which then only set the batch size): to replay another
+    /// implementation's noise, or to supply noise from elsewhere.
+    pub fn img2img_with_noise(
+        &self,
+        req: &Img2ImgRequest,
+        noise: &mut dyn NoiseSource,
+    ) -> Result<Vec<RgbImage>, DiffusionError> {
         req.validate()?;
         let (ow, oh) = req.image.dimensions();
         let m = self.multiple as u32;
@@ -356,7 +415,17 @@ impl DiffusionModel {
         let ref_host: Vec<f32> = reference.flatten_all()?.to_vec1()?;
         let region = latent_region(req.subject_box, (ow, oh), (lw, lh));
 
-        let cfg = req.guidance > 1.0;
+        // As diffusers: a UNet with a guidance embedding (LCM-distilled) takes the
+        // scale as `w = guidance − 1` and runs one conditional pass, never
+        // classifier-free guidance.
+        let cond = match self.unet.cond_dim {
+            Some(d) => Some(
+                crate::unet::guidance_embedding(req.guidance - 1.0, d, b, dev)?
+                    .to_dtype(self.dtype)?,
+            ),
+            None => None,
+        };
+        let cfg = req.guidance > 1.0 && cond.is_none();
         let text = self.encode_prompts(&req.prompt, &req.negative_prompt, b, cfg)?;
         let image_tokens = self.image_tokens(&req.subject_crop, b, cfg)?;
 
@@ -369,13 +438,8 @@ impl DiffusionModel {
             req.strength as f64,
         );
         let shape = (b, self.latent_channels, lh, lw);
-        let mut rngs: Vec<ChaCha8Rng> = req
-            .seeds
-            .iter()
-            .map(|&s| ChaCha8Rng::seed_from_u64(s))
-            .collect();
-        let noise = gaussian(&mut rngs, shape, dev)?;
-        let mut x = sampler.start(&reference, &noise)?;
+        let start_noise = noise.next(shape, dev)?;
+        let mut x = sampler.start(&reference, &start_noise)?;
         let n = sampler.timesteps.len();
         for (i, &t) in sampler.timesteps.iter().enumerate() {
             let input = sampler.scale_input(&x, i)?;
@@ -390,7 +454,13 @@ impl DiffusionModel {
             });
             let out = self
                 .unet
-                .forward(&input.to_dtype(self.dtype)?, t as f64, &text, tokens)?
+                .forward_cond(
+                    &input.to_dtype(self.dtype)?,
+                    t as f64,
+                    &text,
+                    tokens,
+                    cond.as_ref(),
+                )?
                 .to_dtype(DType::F32)?;
             let eps = if cfg {
                 let (u, c) = (out.narrow(0, 0, b)?, out.narrow(0, b, b)?);
@@ -401,7 +471,7 @@ impl DiffusionModel {
             let x0 = sampler.predict_x0(&x, &eps, i)?;
             let x0 = self.guard(&x0, &ref_host, region, &req.guards, i, n)?;
             let step_noise = if sampler.needs_noise(i) {
-                Some(gaussian(&mut rngs, shape, dev)?)
+                Some(noise.next(shape, dev)?)
             } else {
                 None
             };
@@ -529,6 +599,50 @@ fn latent_region(
     let x1 = (((s.x + s.width) as f64 * sx).ceil() as usize).clamp(x0 + 1, lw);
     let y1 = (((s.y + s.height) as f64 * sy).ceil() as usize).clamp(y0 + 1, lh);
     LatentRegion { x0, y0, x1, y1 }
+}
+
+/// Where img2img's Gaussian noise comes from: called once for the starting noise and
+/// once per step that needs fresh noise, each time for the whole batch
+/// `(batch, channels, h, w)`.
+pub trait NoiseSource {
+    fn next(
+        &mut self,
+        shape: (usize, usize, usize, usize),
+        dev: &Device,
+    ) -> candle_core::Result<Tensor>;
+}
+
+/// The default source: one ChaCha8 stream per seed.
+pub struct SeededNoise {
+    rngs: Vec<ChaCha8Rng>,
+}
+
+impl SeededNoise {
+    pub fn new(seeds: &[u64]) -> Self {
+        Self {
+            rngs: seeds
+                .iter()
+                .map(|&s| ChaCha8Rng::seed_from_u64(s))
+                .collect(),
+        }
+    }
+}
+
+impl NoiseSource for SeededNoise {
+    fn next(
+        &mut self,
+        shape: (usize, usize, usize, usize),
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        if shape.0 != self.rngs.len() {
+            return Err(candle_core::Error::Msg(format!(
+                "noise for a batch of {} from {} seeds",
+                shape.0,
+                self.rngs.len()
+            )));
+        }
+        gaussian(&mut self.rngs, shape, dev)
+    }
 }
 
 /// Standard normal noise, one independent stream per seed, so a sample depends only

@@ -3,8 +3,17 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use unicode_normalization::UnicodeNormalization;
 
 use crate::error::LoadError;
+
+/// CLIP's pre-tokenizer pattern as transformers (tokenizers) runs it. `\s` of the
+/// regex crate is Unicode White_Space, as in Oniguruma; the `<|...|>` specials are not
+/// matched as words because prompts never carry them (they would be split to pieces).
+const SPLIT: &str = r"'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+";
 
 const BOS: &str = "<|startoftext|>";
 const EOS: &str = "<|endoftext|>";
@@ -93,55 +102,18 @@ impl ClipTokenizer {
         })
     }
 
-    /// Splits like CLIP's regex: contractions, letter runs, single digits, runs of
-    /// other non-space characters.
+    /// Normalises and splits like transformers' CLIP tokenizer: NFC, whitespace runs
+    /// to one space, per-character lower case (no final-sigma rule), then the
+    /// pre-tokenizer regex (contractions, letter runs in the `\p{L}` sense, single
+    /// `\p{N}` digits, runs of anything else that is not a space).
     fn words(text: &str) -> Vec<String> {
-        let text: String = text
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase();
-        let chars: Vec<char> = text.chars().collect();
-        let mut out = Vec::new();
-        let mut i = 0;
-        let other = |c: char| !c.is_whitespace() && !c.is_alphabetic() && !c.is_numeric();
-        while i < chars.len() {
-            let c = chars[i];
-            if c.is_whitespace() {
-                i += 1;
-                continue;
-            }
-            if c == '\'' {
-                let rest: String = chars[i + 1..].iter().take(2).collect();
-                let n =
-                    if rest.starts_with("re") || rest.starts_with("ve") || rest.starts_with("ll") {
-                        3
-                    } else if rest.starts_with(['s', 't', 'm', 'd']) {
-                        2
-                    } else {
-                        0
-                    };
-                if n > 0 {
-                    out.push(chars[i..i + n].iter().collect());
-                    i += n;
-                    continue;
-                }
-            }
-            let start = i;
-            if c.is_alphabetic() {
-                while i < chars.len() && chars[i].is_alphabetic() {
-                    i += 1;
-                }
-            } else if c.is_numeric() {
-                i += 1;
-            } else {
-                while i < chars.len() && other(chars[i]) {
-                    i += 1;
-                }
-            }
-            out.push(chars[start..i].iter().collect());
-        }
-        out
+        static SPLIT_RE: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new(SPLIT).expect("constant pattern compiles"));
+        let text: String = text.nfc().flat_map(char::to_lowercase).collect::<String>();
+        SPLIT_RE
+            .find_iter(&text)
+            .map(|m| m.as_str().to_string())
+            .collect()
     }
 
     fn bpe(&self, word: &str) -> Vec<String> {
@@ -188,10 +160,9 @@ impl ClipTokenizer {
                     break 'outer;
                 }
                 // Every single byte character is in a CLIP vocab; an unknown piece can
-                // only come from a hand-made vocab, and is dropped rather than guessed.
-                if let Some(&id) = self.vocab.get(&t) {
-                    ids.push(id);
-                }
+                // only come from a hand-made vocab and becomes the unknown token, which
+                // for CLIP is `<|endoftext|>`, as transformers does.
+                ids.push(self.vocab.get(&t).copied().unwrap_or(self.eos));
             }
         }
         ids.resize(len, self.eos);
@@ -209,6 +180,20 @@ mod tests {
             ClipTokenizer::words("A  Dog's 42 oil-painting!!"),
             vec!["a", "dog", "'s", "4", "2", "oil", "-", "painting", "!!"]
         );
+    }
+
+    #[test]
+    fn normalises_to_nfc_and_splits_on_letters_only() {
+        // "e" + combining acute composes to "é" and stays in the word.
+        assert_eq!(
+            ClipTokenizer::words("cafe\u{301} au lait"),
+            vec!["café", "au", "lait"]
+        );
+        // Devanagari vowel signs and virama are marks (Mc/Mn), not \p{L}: they end
+        // the letter run, although `char::is_alphabetic` counts some of them.
+        assert_eq!(ClipTokenizer::words("नमस्ते"), vec!["नमस", "्", "त", "े"]);
+        // Per-character lower case: a final capital sigma becomes σ, not ς.
+        assert_eq!(ClipTokenizer::words("ΟΔΥΣΣΕΥΣ"), vec!["οδυσσευσ"]);
     }
 
     #[test]

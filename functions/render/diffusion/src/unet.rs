@@ -343,6 +343,11 @@ struct Stage {
 /// The UNet. Build with [`UNet::new`]; `forward` predicts noise for a batch.
 pub struct UNet {
     conv_in: Conv2d,
+    /// LCM-distilled UNets: projection of the guidance-scale embedding, added to the
+    /// timestep features (`time_embedding.cond_proj`).
+    cond_proj: Option<Linear>,
+    /// Width of that embedding (`time_cond_proj_dim`).
+    pub cond_dim: Option<usize>,
     time1: Linear,
     time2: Linear,
     down: Vec<Stage>,
@@ -455,6 +460,15 @@ impl UNet {
 
         let unet = Self {
             conv_in: conv3(c.in_channels, ch[0], 1, vb.pp("conv_in"))?,
+            cond_proj: match c.time_cond_proj_dim {
+                Some(d) => Some(candle_nn::linear_no_bias(
+                    d,
+                    ch[0],
+                    vb.pp("time_embedding.cond_proj"),
+                )?),
+                None => None,
+            },
+            cond_dim: c.time_cond_proj_dim,
             time1: candle_nn::linear(ch[0], temb, vb.pp("time_embedding.linear_1"))?,
             time2: candle_nn::linear(temb, temb, vb.pp("time_embedding.linear_2"))?,
             down,
@@ -512,9 +526,27 @@ impl UNet {
         text: &Tensor,
         image: Option<ImageTokens>,
     ) -> Result<Tensor> {
+        self.forward_cond(xs, t, text, image, None)
+    }
+
+    /// [`UNet::forward`] with the timestep condition of LCM-distilled UNets:
+    /// `cond` [B, cond_dim] is [`guidance_embedding`] of the guidance scale. Like
+    /// diffusers, a UNet without `cond_proj` ignores it, and one with it runs without
+    /// it when none is given.
+    pub fn forward_cond(
+        &self,
+        xs: &Tensor,
+        t: f64,
+        text: &Tensor,
+        image: Option<ImageTokens>,
+        cond: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let b = xs.dim(0)?;
         let image = if self.has_adapter { image } else { None };
-        let feats = self.time_features(t, b, xs.dtype(), xs.device())?;
+        let mut feats = self.time_features(t, b, xs.dtype(), xs.device())?;
+        if let (Some(p), Some(c)) = (&self.cond_proj, cond) {
+            feats = (feats + p.forward(&c.to_dtype(xs.dtype())?)?)?;
+        }
         let emb = self
             .time2
             .forward(&candle_nn::ops::silu(&self.time1.forward(&feats)?)?)?;
@@ -560,4 +592,26 @@ impl UNet {
         let xs = candle_nn::ops::silu(&self.norm_out.forward(&xs)?)?;
         self.conv_out.forward(&xs)
     }
+}
+
+/// diffusers' `get_guidance_scale_embedding(w)` for LCM-distilled UNets, with the same
+/// float32 arithmetic: `w·1000` times `exp(−k·ln(10⁴)/(d/2 − 1))`, sines then cosines,
+/// zero-padded to an odd `dim`. Returns [batch, dim] in f32. The pipelines pass
+/// `w = guidance − 1`.
+pub fn guidance_embedding(
+    w: f32,
+    dim: usize,
+    batch: usize,
+    dev: &candle_core::Device,
+) -> Result<Tensor> {
+    let half = dim / 2;
+    let step = 10000f32.ln() / (half as f32 - 1.0);
+    let w = w * 1000.0;
+    let mut row = vec![0f32; dim];
+    for k in 0..half {
+        let arg = w * (k as f32 * -step).exp();
+        row[k] = (arg as f64).sin() as f32;
+        row[half + k] = (arg as f64).cos() as f32;
+    }
+    Tensor::from_vec(row, (1, dim), dev)?.repeat((batch, 1))
 }

@@ -41,6 +41,25 @@ impl Audit {
             .contains(&(component.to_string(), name.to_string()))
     }
 
+    /// Records every tensor of `path` that no layer of `component` asked for: a file
+    /// from another architecture or variant (an LCM UNet read as a plain one, an SDXL
+    /// adapter) would otherwise load silently and run wrong. transformers' saved
+    /// `position_ids` buffers are constants, not weights, and are not reported.
+    pub fn report_unused(&self, component: &str, path: &Path) -> Result<(), LoadError> {
+        for name in tensor_names(path)? {
+            if name.ends_with("position_ids") {
+                continue;
+            }
+            if !self.was_requested(component, &name) {
+                self.push(TensorProblem::Unexpected {
+                    component: component.to_string(),
+                    name,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Ok when nothing was recorded, otherwise the listing error.
     pub fn finish(&self) -> Result<(), LoadError> {
         let problems = std::mem::take(&mut self.lock().problems);
