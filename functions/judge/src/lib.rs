@@ -3,6 +3,7 @@
 //! [`decide`] turns the scores into pass / retry / give up; [`cleanup`] removes
 //! what was not delivered and writes the delivered previews without metadata.
 
+pub mod blotches;
 pub mod cleanup;
 pub mod colour;
 pub mod config;
