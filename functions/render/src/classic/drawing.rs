@@ -3,9 +3,9 @@
 //! the output size before the ink curve, so strokes stay crisp at any size.
 
 use super::Ctx;
-use super::filters::dog;
+use super::filters::{dog, fdog};
 use super::noise::{Dir, cell, fbm, hash01, streaks, value};
-use super::raster::{Plane, Rgb, gauss, mix3, nth, quantile, smoothstep};
+use super::raster::{Plane, Rgb, gauss, mix3, nth, quantile, smoothstep, structure_flow};
 
 /// Percentile stretch of the tone on the subject, so dim photos still draw.
 fn stretched(l: &Plane, subj: &Plane) -> Plane {
@@ -28,8 +28,18 @@ fn stretched(l: &Plane, subj: &Plane) -> Plane {
 /// face and the rest of the subject each get their own level (a fixed share of
 /// their pixels), so a low-contrast face still draws next to a busy background.
 fn contour_field(ctx: &Ctx, l: &Plane, sigma: f32, share: f32) -> Plane {
-    let d = dog(l, sigma, 1.6);
-    let d_fine = dog(l, sigma * 0.7, 1.6);
+    contour_field_by(ctx, sigma, share, |s| dog(l, s, 1.6))
+}
+
+/// [`contour_field`] over any edge field `field(sigma)` (a DoG at that scale).
+fn contour_field_by(
+    ctx: &Ctx,
+    sigma: f32,
+    share: f32,
+    field: impl Fn(f32) -> Plane,
+) -> Plane {
+    let d = field(sigma);
+    let d_fine = field(sigma * 0.7);
     let mut out = d.clone();
     for i in 0..out.d.len() {
         let f = ctx.face.d[i];
@@ -76,22 +86,28 @@ fn contour_field(ctx: &Ctx, l: &Plane, sigma: f32, share: f32) -> Plane {
     out
 }
 
-/// Clean ink contours on white paper.
+/// Clean ink contours on white paper, drawn with a flow-based DoG: lines run
+/// along the edges' own direction, so eyes, nose, mouth, jaw and hair come out
+/// as continuous strokes.
 pub fn line_art(ctx: &Ctx) -> Rgb {
     let p = &ctx.params;
     let l = stretched(&ctx.abstracted().luma(), &ctx.subj);
-    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma), 0.06 * p.lines);
+    let flow = structure_flow(&gauss(&l, ctx.wr(0.8)), ctx.wr(3.0));
+    let field = contour_field_by(ctx, ctx.wr(p.line_sigma), 0.06 * p.lines, |s| {
+        fdog(&l, &flow, s, 1.6, ctx.wr(3.0))
+    });
     let (w, h) = (ctx.w, ctx.h);
     let field = field.resized(w, h);
     let paper = ctx.paper();
     let ink_col = [0.07, 0.07, 0.09];
     Rgb::from_fn(w, h, |x, y| {
         let i = y * w + x;
-        // Only the strongest part of each DoG valley inks: a thin line, not a band.
-        // The face draws at a lower level so eyes, nose and mouth survive.
+        // Only the strongest part of each valley inks: a line whose weight
+        // grows with the edge's contrast, not a band. The face draws at a
+        // lower level so eyes, nose and mouth survive.
         let f = ctx.face_full.d[i];
-        let lo = 1.1 - 0.45 * f;
-        let ink = smoothstep(lo, lo + 0.5, -field.d[i]);
+        let lo = 1.05 - 0.5 * f;
+        let ink = smoothstep(lo, lo + 0.45, -field.d[i]);
         // The drawing is of the person: the background stays bare paper.
         let keep = smoothstep(0.5, 0.85, ctx.subj_full.d[i].max(f));
         mix3(paper, ink_col, ink * keep)
