@@ -4,8 +4,9 @@
 //! the cache). The renders get the hints the pipeline gives them: face boxes
 //! with their landmarks for people, the salient region for pets.
 //! `cargo run --release -p likeness-judge --example calibrate [SIZE [PHOTO [OUT_DIR [SEED]]]]`
-//! (`-` for every photo; OUT_DIR keeps the renders as PNG, to look at, `-` for
-//! none; SEED defaults to 7).
+//! (`-` for every photo; OUT_DIR keeps the renders as PNG, to look at, and a
+//! contact sheet per photo, `<photo>-sheet.png`; `-` for none; SEED defaults
+//! to 7).
 
 use image::RgbImage;
 use likeness_core::{Catalogue, SubjectKind};
@@ -85,6 +86,7 @@ fn main() {
                 .collect();
             add_landmarks(&mut hints, &photo, &models);
         }
+        let mut tiles = vec![("photo".to_owned(), photo.clone())];
         for style in catalogue.styles.iter() {
             let qa = StyleQa::for_style(style).expect("qa");
             let mut request = RenderRequest::new(photo.clone(), style.clone(), seed);
@@ -99,6 +101,7 @@ fn main() {
                     style.id
                 );
                 candidate.image.save(dir.join(name)).expect("write render");
+                tiles.push((style.id.to_string(), candidate.image.clone()));
             }
             let r = judge_candidate(&reference, &candidate.image, &qa, Some(model)).expect("judge");
             let m = &r.measurements;
@@ -123,6 +126,12 @@ fn main() {
                 1000.0 * m.dark_blotches,
                 m.style_misses.join("; "),
             );
+        }
+        if let Some(dir) = &out_dir {
+            let stem = photo_name.split('.').next().unwrap_or(photo_name);
+            likeness_render::sheet::contact_sheet(&tiles, 192, 4)
+                .save(dir.join(format!("{stem}-sheet.png")))
+                .expect("write contact sheet");
         }
     }
 }
