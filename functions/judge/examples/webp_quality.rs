@@ -53,7 +53,11 @@ fn main() {
         for q in qualities {
             let bytes = encode_webp(&img, q).expect("webp");
             let back = image::load_from_memory(&bytes).expect("decode").to_rgb8();
-            print!(" {:.0} / {:.1} |", bytes.len() as f64 / 1024.0, psnr(&img, &back));
+            print!(
+                " {:.0} / {:.1} |",
+                bytes.len() as f64 / 1024.0,
+                psnr(&img, &back)
+            );
         }
         println!();
     }

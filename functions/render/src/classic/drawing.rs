@@ -32,12 +32,7 @@ fn contour_field(ctx: &Ctx, l: &Plane, sigma: f32, share: f32) -> Plane {
 }
 
 /// [`contour_field`] over any edge field `field(sigma)` (a DoG at that scale).
-fn contour_field_by(
-    ctx: &Ctx,
-    sigma: f32,
-    share: f32,
-    field: impl Fn(f32) -> Plane,
-) -> Plane {
+fn contour_field_by(ctx: &Ctx, sigma: f32, share: f32, field: impl Fn(f32) -> Plane) -> Plane {
     let d = field(sigma);
     let d_fine = field(sigma * 0.7);
     let mut out = d.clone();

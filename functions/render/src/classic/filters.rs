@@ -302,6 +302,9 @@ mod tests {
         let (pm, ps) = column(&plain);
         let (fm, fs) = column(&along);
         assert!(fm < 0.0 && pm < 0.0, "dark side of the edge: {fm} {pm}");
-        assert!(fs / -fm < 0.5 * (ps / -pm), "steadier: {fs}/{fm} vs {ps}/{pm}");
+        assert!(
+            fs / -fm < 0.5 * (ps / -pm),
+            "steadier: {fs}/{fm} vs {ps}/{pm}"
+        );
     }
 }
