@@ -241,23 +241,30 @@ pub fn charcoal(ctx: &Ctx) -> Rgb {
     })
 }
 
-/// Sumi-e: a few flat grey washes with darker pooled edges, dry-brush outlines,
-/// on fibrous rice paper.
+/// Sumi-e: a few graded grey washes with darker pooled edges, calligraphic
+/// outlines drawn along the edges' flow (flow-based DoG) and broken by the dry
+/// brush, on fibrous rice paper.
 pub fn ink_wash(ctx: &Ctx) -> Rgb {
     let p = &ctx.params;
     let mut dice = ctx.dice(0x1A4);
     let fibre_angle = dice.range(0.0, 3.1);
     let l = stretched(&ctx.abstracted().luma(), &ctx.subj);
     let levels = p.levels.max(2) as f32;
-    // Soft quantisation: bands with narrow smooth transitions, as washes dry.
+    // Soft quantisation: bands with narrow smooth transitions, as washes dry;
+    // each wash graded (it keeps some of the modelling beneath it), so the
+    // fields read as ink diluted by hand rather than posterised grey.
     let wash = gauss(&l, ctx.wr(1.0)).map(|v| {
         let s = v * (levels - 1.0);
         let b = s.floor();
-        (b + smoothstep(0.4, 0.6, s - b)) / (levels - 1.0)
+        let stepped = (b + smoothstep(0.4, 0.6, s - b)) / (levels - 1.0);
+        0.65 * stepped + 0.35 * v
     });
     let pig = wash.map(|v| 1.0 - v);
     let edge = gauss(&pig, ctx.wr(1.0)).zip(&gauss(&pig, ctx.wr(3.5)), |a, b| (a - b).max(0.0));
-    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma), 0.1 * p.lines);
+    let flow = structure_flow(&gauss(&l, ctx.wr(0.8)), ctx.wr(3.0));
+    let field = contour_field_by(ctx, ctx.wr(p.line_sigma), 0.1 * p.lines, |s| {
+        fdog(&l, &flow, s, 1.6, ctx.wr(3.0))
+    });
     let t = 1.0;
     let (w, h) = (ctx.w, ctx.h);
     let wash = wash.resized(w, h);
@@ -270,7 +277,7 @@ pub fn ink_wash(ctx: &Ctx) -> Rgb {
     Rgb::from_fn(w, h, |x, y| {
         let i = y * w + x;
         let (fx, fy) = (x as f32 / px, y as f32 / px);
-        let ink_amount = ((1.0 - wash.d[i]) * 0.75 + edge.d[i] * 4.0) * presence.d[i];
+        let ink_amount = ((1.0 - wash.d[i]) * 0.75 + edge.d[i] * 2.5) * presence.d[i];
         let dry = streaks(seed, fx, fy, brush, 40.0, 1.5);
         let outline = smoothstep(t * 0.7, t * 1.3, -field.d[i]) * smoothstep(0.15, 0.45, dry);
         let a = (ink_amount + outline).min(1.0);
