@@ -3,8 +3,10 @@
 //! one, people by the dlib identity model (`likeness models fetch` puts it in
 //! the cache). The renders get the hints the pipeline gives them: face boxes
 //! with their landmarks for people, the salient region for pets.
-//! `cargo run --release -p likeness-judge --example calibrate [SIZE [PHOTO [OUT_DIR]]]`
-//! (`-` for every photo; OUT_DIR keeps the renders as PNG, to look at).
+//! `cargo run --release -p likeness-judge --example calibrate [SIZE [PHOTO [OUT_DIR [SEED]]]]`
+//! (`-` for every photo; OUT_DIR keeps the renders as PNG, to look at, and a
+//! contact sheet per photo, `<photo>-sheet.png`; `-` for none; SEED defaults
+//! to 7).
 
 use image::RgbImage;
 use likeness_core::{Catalogue, SubjectKind};
@@ -50,11 +52,18 @@ fn main() {
         ("chelsea.png", SubjectKind::Pet, "coffee.png"),
     ];
     println!(
-        "| render | against | style | likeness | colour | composition | style | artifacts | passed | method | identity d | structure SSIM | ΔE2000 | signature misses |"
+        "| render | against | style | likeness | colour | composition | style | artifacts | passed | method | identity d | structure SSIM | ΔE2000 | blotches ‰ | signature misses |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let only = std::env::args().nth(2).filter(|o| o != "-");
-    let out_dir = std::env::args().nth(3).map(std::path::PathBuf::from);
+    let out_dir = std::env::args()
+        .nth(3)
+        .filter(|o| o != "-")
+        .map(std::path::PathBuf::from);
+    let seed: u64 = std::env::args()
+        .nth(4)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
     for (photo_name, subject, ref_name) in pairs {
         if only.as_deref().is_some_and(|o| o != photo_name) {
             continue;
@@ -77,9 +86,10 @@ fn main() {
                 .collect();
             add_landmarks(&mut hints, &photo, &models);
         }
+        let mut tiles = vec![("photo".to_owned(), photo.clone())];
         for style in catalogue.styles.iter() {
             let qa = StyleQa::for_style(style).expect("qa");
-            let mut request = RenderRequest::new(photo.clone(), style.clone(), 7);
+            let mut request = RenderRequest::new(photo.clone(), style.clone(), seed);
             request.long_side = size;
             request.identity = hints.clone();
             let candidate = engine.render(&request).expect("render").remove(0);
@@ -91,12 +101,13 @@ fn main() {
                     style.id
                 );
                 candidate.image.save(dir.join(name)).expect("write render");
+                tiles.push((style.id.to_string(), candidate.image.clone()));
             }
             let r = judge_candidate(&reference, &candidate.image, &qa, Some(model)).expect("judge");
             let m = &r.measurements;
             let f = |v: Option<f32>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
             println!(
-                "| {photo_name} | {ref_name} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {photo_name} | {ref_name} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {:.2} | {} |",
                 style.id,
                 r.scores.likeness,
                 r.scores.colour,
@@ -112,8 +123,15 @@ fn main() {
                 f(m.identity_distance),
                 f(m.structure_ssim),
                 f(m.palette_delta_e),
+                1000.0 * m.dark_blotches,
                 m.style_misses.join("; "),
             );
+        }
+        if let Some(dir) = &out_dir {
+            let stem = photo_name.split('.').next().unwrap_or(photo_name);
+            likeness_render::sheet::contact_sheet(&tiles, 192, 4)
+                .save(dir.join(format!("{stem}-sheet.png")))
+                .expect("write contact sheet");
         }
     }
 }

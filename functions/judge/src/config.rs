@@ -54,6 +54,9 @@ pub struct StyleQa {
     pub max_black_tiles: f32,
     /// Largest share of pixels clipped at both ends (some channel 255, another 0).
     pub max_clipped: f32,
+    /// Largest share of the frame that dark blotches the photo does not have
+    /// may cover (`crate::blotches`).
+    pub max_dark_blotches: f32,
     /// Two variations whose perceptual hashes differ by at most this many bits
     /// are the same picture.
     pub duplicate_bits: u32,
@@ -94,6 +97,7 @@ impl Default for StyleQa {
             blank_luma_std: 4.0,
             max_black_tiles: 0.02,
             max_clipped: 0.05,
+            max_dark_blotches: 0.0005,
             duplicate_bits: 4,
             max_landmark_error: 0.35,
             keep: 2,
@@ -125,10 +129,20 @@ pub fn builtin_defaults(style_id: &str) -> StyleQa {
         "ink_wash" => (22.0, true, base.max_clipped),
         _ => (base.colour_tolerance, false, base.max_clipped),
     };
+    // Media that draw in dark masses (flat screen-print inks, smudged
+    // charcoal, pooled ink, dense contour knots) make small dark shapes by
+    // design; their limit only catches a render that breaks up everywhere.
+    let max_dark_blotches = match style_id {
+        "pop_art" | "ink_wash" => 0.05,
+        "charcoal" => 0.02,
+        "line_art" => 0.01,
+        _ => base.max_dark_blotches,
+    };
     StyleQa {
         colour_tolerance,
         monochrome,
         max_clipped,
+        max_dark_blotches,
         ..base
     }
 }

@@ -1,14 +1,15 @@
-//! Delivered previews: re-encoded as WebP and JPEG with no metadata at all,
-//! optionally with a visible watermark for free previews.
+//! Delivered previews: re-encoded as WebP (lossy, libwebp) and JPEG with no
+//! metadata at all, optionally with a visible watermark for free previews.
 
 use image::codecs::jpeg::JpegEncoder;
-use image::codecs::webp::WebPEncoder;
 use image::{ImageDecoder, ImageReader, RgbImage};
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
+    #[error("could not encode the preview as WebP: {0}")]
+    EncodeWebP(String),
     #[error("could not encode the preview as {format}: {source}")]
     Encode {
         format: &'static str,
@@ -25,6 +26,11 @@ pub enum DeliveryError {
     Storage(#[from] likeness_core::PortError),
 }
 
+/// Lossy WebP quality: chosen by measurement on every style's render
+/// (docs/QA.md, `examples/webp_quality.rs`): the smallest quality whose
+/// worst style keeps luma PSNR at or above 38 dB against the pixels.
+pub const WEBP_QUALITY: f32 = 85.0;
+
 /// How previews are delivered; free previews usually get the watermark.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -33,6 +39,8 @@ pub struct DeliveryConfig {
     /// Blend of the watermark over the picture, 0..=1.
     pub watermark_opacity: f32,
     pub jpeg_quality: u8,
+    /// libwebp quality, 0..=100 (docs/QA.md has the measurement behind the default).
+    pub webp_quality: f32,
 }
 
 impl Default for DeliveryConfig {
@@ -41,6 +49,7 @@ impl Default for DeliveryConfig {
             watermark: false,
             watermark_opacity: 0.35,
             jpeg_quality: 90,
+            webp_quality: WEBP_QUALITY,
         }
     }
 }
@@ -153,8 +162,9 @@ pub fn has_metadata(bytes: &[u8]) -> Result<bool, image::ImageError> {
     Ok(false)
 }
 
-/// The preview encoded as (lossless WebP, JPEG), each checked to carry no metadata.
-/// `image` 0.25 encodes WebP losslessly only; a lossy WebP would need libwebp.
+/// The preview encoded as (lossy WebP, JPEG), each checked to carry no metadata.
+/// `image` 0.25 encodes WebP losslessly only (about 1 MB for a 1024 px
+/// preview), so WebP goes through libwebp, which writes a bare `VP8 ` stream.
 pub fn encode(
     image: &RgbImage,
     config: &DeliveryConfig,
@@ -163,18 +173,7 @@ pub fn encode(
     if config.watermark {
         watermark(&mut picture, config.watermark_opacity);
     }
-    let mut webp = Vec::new();
-    WebPEncoder::new_lossless(&mut webp)
-        .encode(
-            picture.as_raw(),
-            picture.width(),
-            picture.height(),
-            image::ExtendedColorType::Rgb8,
-        )
-        .map_err(|source| DeliveryError::Encode {
-            format: "WebP",
-            source,
-        })?;
+    let webp = encode_webp(&picture, config.webp_quality)?;
     let mut jpeg = Vec::new();
     JpegEncoder::new_with_quality(&mut jpeg, config.jpeg_quality.clamp(1, 100))
         .encode_image(&picture)
@@ -190,9 +189,43 @@ pub fn encode(
     Ok((webp, jpeg))
 }
 
+/// Lossy WebP at `quality` (clamped to 0..=100).
+pub fn encode_webp(image: &RgbImage, quality: f32) -> Result<Vec<u8>, DeliveryError> {
+    let quality = if quality.is_finite() {
+        quality.clamp(0.0, 100.0)
+    } else {
+        WEBP_QUALITY
+    };
+    webp::Encoder::from_rgb(image.as_raw(), image.width(), image.height())
+        .encode_simple(false, quality)
+        .map(|memory| memory.to_vec())
+        .map_err(|e| DeliveryError::EncodeWebP(format!("{e:?}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_webp_is_lossy_small_and_decodes_to_the_picture() {
+        let img = RgbImage::from_fn(320, 240, |x, y| {
+            let v = 128.0 + 100.0 * ((x as f32 * 0.05).sin() * (y as f32 * 0.04).cos());
+            image::Rgb([v as u8, (v * 0.8) as u8, 90])
+        });
+        let (webp, _) = encode(&img, &DeliveryConfig::default()).unwrap();
+        assert_eq!(&webp[12..16], b"VP8 ", "a lossy bitstream");
+        let back = image::load_from_memory(&webp).unwrap().to_rgb8();
+        assert_eq!(back.dimensions(), img.dimensions());
+        let err = back
+            .as_raw()
+            .iter()
+            .zip(img.as_raw())
+            .map(|(a, b)| a.abs_diff(*b) as f32)
+            .sum::<f32>()
+            / img.as_raw().len() as f32;
+        assert!(err < 3.0, "mean error {err}");
+        assert!(webp.len() < img.as_raw().len() / 10, "{} bytes", webp.len());
+    }
 
     #[test]
     fn a_jpeg_with_an_exif_segment_is_recognised_and_ours_has_none() {

@@ -6,6 +6,7 @@
 //! `handle`: [`judge_task`] (`Judge`), [`finalize`] (`Finalize`) and
 //! [`mark_failed`] (`MarkFailed`).
 
+pub mod blotches;
 pub mod cleanup;
 pub mod colour;
 pub mod config;

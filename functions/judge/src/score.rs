@@ -1,6 +1,7 @@
 //! Scoring one candidate against the reference: likeness, colour, composition,
 //! style and artifacts, each a score in [0, 1] with the raw measurement kept.
 
+use crate::blotches::dark_blotches;
 use crate::colour::{Swatch, palette, palette_distance};
 use crate::config::StyleQa;
 use crate::face::{FaceModel, FaceModelError, embedding_distance, landmark_error};
@@ -54,6 +55,10 @@ pub struct Measurements {
     pub luma_std: f32,
     pub black_tiles: f32,
     pub clipped: f32,
+    /// Share of the frame covered by dark blotches the photo does not have
+    /// (records written before this check read 0).
+    #[serde(default)]
+    pub dark_blotches: f32,
     /// 64-bit DCT hash as 16 hex digits (JSON numbers lose precision past 2^53).
     pub phash: String,
 }
@@ -292,6 +297,7 @@ pub fn judge_candidate(
         luma_std: luma_std(candidate),
         black_tiles: black_tile_fraction(candidate),
         clipped: clipped_fraction(candidate),
+        dark_blotches: dark_blotches(&reference.image, candidate).area,
         phash: format!("{:016x}", phash(candidate)),
     };
     if m.luma_std < qa.blank_luma_std {
@@ -313,6 +319,13 @@ pub fn judge_candidate(
             code: ArtifactCode::ClippedSaturation,
             measured: m.clipped,
             limit: qa.max_clipped,
+        });
+    }
+    if m.dark_blotches > qa.max_dark_blotches {
+        artifacts.push(Artifact {
+            code: ArtifactCode::DarkBlotches,
+            measured: m.dark_blotches,
+            limit: qa.max_dark_blotches,
         });
     }
 

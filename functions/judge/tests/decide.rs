@@ -37,6 +37,7 @@ fn report(likeness: f32, style: f32, phash: u64, artifacts: &[ArtifactCode]) -> 
             luma_std: 50.0,
             black_tiles: 0.0,
             clipped: 0.0,
+            dark_blotches: 0.0,
             phash: format!("{phash:016x}"),
         },
         artifacts: artifacts

@@ -21,6 +21,8 @@ pub enum ArtifactCode {
     MeltedFace,
     /// The same picture as a better-ranked variation.
     NearDuplicate,
+    /// Isolated dark blotches the photo does not have (stains of a failed wash).
+    DarkBlotches,
 }
 
 impl ArtifactCode {
@@ -33,6 +35,7 @@ impl ArtifactCode {
             ArtifactCode::MissingFace => "missing_face",
             ArtifactCode::MeltedFace => "melted_face",
             ArtifactCode::NearDuplicate => "near_duplicate",
+            ArtifactCode::DarkBlotches => "dark_blotches",
         }
     }
 }

@@ -3,9 +3,9 @@
 //! the output size before the ink curve, so strokes stay crisp at any size.
 
 use super::Ctx;
-use super::filters::dog;
+use super::filters::{dog, fdog};
 use super::noise::{Dir, cell, fbm, hash01, streaks, value};
-use super::raster::{Plane, Rgb, gauss, mix3, nth, quantile, smoothstep};
+use super::raster::{Plane, Rgb, gauss, mix3, nth, quantile, smoothstep, structure_flow};
 
 /// Percentile stretch of the tone on the subject, so dim photos still draw.
 fn stretched(l: &Plane, subj: &Plane) -> Plane {
@@ -28,8 +28,13 @@ fn stretched(l: &Plane, subj: &Plane) -> Plane {
 /// face and the rest of the subject each get their own level (a fixed share of
 /// their pixels), so a low-contrast face still draws next to a busy background.
 fn contour_field(ctx: &Ctx, l: &Plane, sigma: f32, share: f32) -> Plane {
-    let d = dog(l, sigma, 1.6);
-    let d_fine = dog(l, sigma * 0.7, 1.6);
+    contour_field_by(ctx, sigma, share, |s| dog(l, s, 1.6))
+}
+
+/// [`contour_field`] over any edge field `field(sigma)` (a DoG at that scale).
+fn contour_field_by(ctx: &Ctx, sigma: f32, share: f32, field: impl Fn(f32) -> Plane) -> Plane {
+    let d = field(sigma);
+    let d_fine = field(sigma * 0.7);
     let mut out = d.clone();
     for i in 0..out.d.len() {
         let f = ctx.face.d[i];
@@ -76,22 +81,28 @@ fn contour_field(ctx: &Ctx, l: &Plane, sigma: f32, share: f32) -> Plane {
     out
 }
 
-/// Clean ink contours on white paper.
+/// Clean ink contours on white paper, drawn with a flow-based DoG: lines run
+/// along the edges' own direction, so eyes, nose, mouth, jaw and hair come out
+/// as continuous strokes.
 pub fn line_art(ctx: &Ctx) -> Rgb {
     let p = &ctx.params;
     let l = stretched(&ctx.abstracted().luma(), &ctx.subj);
-    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma), 0.06 * p.lines);
+    let flow = structure_flow(&gauss(&l, ctx.wr(0.8)), ctx.wr(3.0));
+    let field = contour_field_by(ctx, ctx.wr(p.line_sigma), 0.06 * p.lines, |s| {
+        fdog(&l, &flow, s, 1.6, ctx.wr(3.0))
+    });
     let (w, h) = (ctx.w, ctx.h);
     let field = field.resized(w, h);
     let paper = ctx.paper();
     let ink_col = [0.07, 0.07, 0.09];
     Rgb::from_fn(w, h, |x, y| {
         let i = y * w + x;
-        // Only the strongest part of each DoG valley inks: a thin line, not a band.
-        // The face draws at a lower level so eyes, nose and mouth survive.
+        // Only the strongest part of each valley inks: a line whose weight
+        // grows with the edge's contrast, not a band. The face draws at a
+        // lower level so eyes, nose and mouth survive.
         let f = ctx.face_full.d[i];
-        let lo = 1.1 - 0.45 * f;
-        let ink = smoothstep(lo, lo + 0.5, -field.d[i]);
+        let lo = 1.05 - 0.5 * f;
+        let ink = smoothstep(lo, lo + 0.45, -field.d[i]);
         // The drawing is of the person: the background stays bare paper.
         let keep = smoothstep(0.5, 0.85, ctx.subj_full.d[i].max(f));
         mix3(paper, ink_col, ink * keep)
@@ -230,23 +241,30 @@ pub fn charcoal(ctx: &Ctx) -> Rgb {
     })
 }
 
-/// Sumi-e: a few flat grey washes with darker pooled edges, dry-brush outlines,
-/// on fibrous rice paper.
+/// Sumi-e: a few graded grey washes with darker pooled edges, calligraphic
+/// outlines drawn along the edges' flow (flow-based DoG) and broken by the dry
+/// brush, on fibrous rice paper.
 pub fn ink_wash(ctx: &Ctx) -> Rgb {
     let p = &ctx.params;
     let mut dice = ctx.dice(0x1A4);
     let fibre_angle = dice.range(0.0, 3.1);
     let l = stretched(&ctx.abstracted().luma(), &ctx.subj);
     let levels = p.levels.max(2) as f32;
-    // Soft quantisation: bands with narrow smooth transitions, as washes dry.
+    // Soft quantisation: bands with narrow smooth transitions, as washes dry;
+    // each wash graded (it keeps some of the modelling beneath it), so the
+    // fields read as ink diluted by hand rather than posterised grey.
     let wash = gauss(&l, ctx.wr(1.0)).map(|v| {
         let s = v * (levels - 1.0);
         let b = s.floor();
-        (b + smoothstep(0.4, 0.6, s - b)) / (levels - 1.0)
+        let stepped = (b + smoothstep(0.4, 0.6, s - b)) / (levels - 1.0);
+        0.65 * stepped + 0.35 * v
     });
     let pig = wash.map(|v| 1.0 - v);
     let edge = gauss(&pig, ctx.wr(1.0)).zip(&gauss(&pig, ctx.wr(3.5)), |a, b| (a - b).max(0.0));
-    let field = contour_field(ctx, &l, ctx.wr(p.line_sigma), 0.1 * p.lines);
+    let flow = structure_flow(&gauss(&l, ctx.wr(0.8)), ctx.wr(3.0));
+    let field = contour_field_by(ctx, ctx.wr(p.line_sigma), 0.1 * p.lines, |s| {
+        fdog(&l, &flow, s, 1.6, ctx.wr(3.0))
+    });
     let t = 1.0;
     let (w, h) = (ctx.w, ctx.h);
     let wash = wash.resized(w, h);
@@ -259,7 +277,7 @@ pub fn ink_wash(ctx: &Ctx) -> Rgb {
     Rgb::from_fn(w, h, |x, y| {
         let i = y * w + x;
         let (fx, fy) = (x as f32 / px, y as f32 / px);
-        let ink_amount = ((1.0 - wash.d[i]) * 0.75 + edge.d[i] * 4.0) * presence.d[i];
+        let ink_amount = ((1.0 - wash.d[i]) * 0.75 + edge.d[i] * 2.5) * presence.d[i];
         let dry = streaks(seed, fx, fy, brush, 40.0, 1.5);
         let outline = smoothstep(t * 0.7, t * 1.3, -field.d[i]) * smoothstep(0.15, 0.45, dry);
         let a = (ink_amount + outline).min(1.0);

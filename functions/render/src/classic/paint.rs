@@ -35,20 +35,26 @@ impl HueShift {
     }
 }
 
-/// Transparent washes on cold-press paper. The tone is laid down as a few flat
-/// washes with hard, slightly wandering edges (quantised value, not a blur), each
-/// wash darker at its rim where the pigment pooled as it dried; the brightest
-/// band is left as bare paper; granulation settles in the paper's tooth; a faint
-/// pencil underdrawing holds the features. The face gets more, finer washes.
+/// Transparent washes on cold-press paper, after Curtis et al. and Bousseau et
+/// al.: an abstracted image is laid down as a few washes whose edges follow its
+/// shapes and wander a little as a hand-laid wash does; each wash is graded
+/// (it keeps some of the modelling under it) and its border is a narrow wet
+/// edge, darker where pigment pooled as it dried. Pigment density, not ink,
+/// makes the darks: a wash never goes darker than layered pigment can
+/// (`DEEPEST`), so a dark suit is a deep wash rather than black islands.
+/// Granulation settles in the paper's tooth, more in heavy washes; the
+/// lightest band is bare paper; a faint pencil underdrawing holds the features.
+/// The face gets more, finer washes.
 pub fn watercolor(ctx: &Ctx) -> Rgb {
+    /// Largest pigment density: the darkest wash keeps 28 % of the paper's light.
+    const DEEPEST: f32 = 0.72;
     let p = &ctx.params;
     let mut dice = ctx.dice(0x3A7E);
     let hue = HueShift::degrees(dice.range(-10.0, 10.0));
     let sat = p.saturation * dice.range(0.9, 1.1);
     let abs = ctx.abstracted();
     // Colour bleeds within a wash: it is softer than the value structure, and
-    // wetter (softer still) off the face. A small highlight left in the colour
-    // would otherwise take a dark wash's pigment on its own and print as a dot.
+    // wetter (softer still) off the face.
     let bled = abs.map_planes(|c| {
         let near = gauss(c, ctx.wr(1.5));
         let far = gauss(c, ctx.wr(4.0));
@@ -90,22 +96,31 @@ pub fn watercolor(ctx: &Ctx) -> Rgb {
         let i = y * ww + x;
         let f = ctx.face.d[i];
         let (fx, fy) = (x as f32 / wpx, y as f32 / wpx);
-        let wander = 0.55 * fbm(seed ^ 0x77, fx, fy, 70.0, 2);
+        let wander = 0.45 * fbm(seed ^ 0x77, fx, fy, 70.0, 2);
         (1.0 - tone.d[i]) * count.d[i] + wander * (1.0 - 0.6 * f)
     });
-    // Where the noise barely crosses into the next wash it leaves specks,
-    // which the rim darkening turns into dots: off the face, islands smaller
-    // than a broad brush's touch join the wash around them.
+    // Where the noise barely crosses into the next wash it leaves specks:
+    // off the face, islands smaller than a broad brush's touch join the wash
+    // around them.
     merge_small_washes(&mut coord, &ctx.face, (ctx.wr(9.0) * ctx.wr(9.0)) as usize);
-    let q_work = coord.zip(&count, |c, n| (c.floor() / n).clamp(0.0, 1.0));
-    let rim_ref = gauss(&q_work, ctx.wr(1.2));
+    // A wash is graded, not flat: it keeps a third of the modelling beneath it.
+    let q_of = |c: f32, n: f32| {
+        let band = c.floor();
+        let wet_edge = smoothstep(0.82, 1.0, c - band);
+        let stepped = (band + wet_edge) / n;
+        (0.68 * stepped + 0.32 * c / n).clamp(0.0, 1.0)
+    };
+    let q_work = coord.zip(&count, q_of);
+    // Pigment pools at a wash's border on its darker side: the wash minus its
+    // blurred self, only where positive, so the rim stays inside the wash.
+    let rim = q_work.zip(&gauss(&q_work, ctx.wr(1.2)), |q, b| (q - b).max(0.0));
     let (w, h) = (ctx.w, ctx.h);
     let colour = colour.resized(w, h);
-    // The continuous coordinate is brought up and floored at output size, so
+    // The continuous coordinate is brought up and quantised at output size, so
     // wash edges stay crisp.
     let coord = coord.resized(w, h);
     let count = count.resized(w, h);
-    let rim_ref = rim_ref.resized(w, h);
+    let rim = rim.resized(w, h);
     let lines = lines.resized(w, h);
     let drawn = drawn.resized(w, h);
     let presence = ctx.presence(0.35);
@@ -119,19 +134,28 @@ pub fn watercolor(ctx: &Ctx) -> Rgb {
     Rgb::from_fn(w, h, |x, y| {
         let i = y * w + x;
         let (fx, fy) = (x as f32 / px, y as f32 / px);
-        let q = (coord.d[i].floor() / count.d[i]).clamp(0.0, 1.0);
-        let rim = (q - rim_ref.d[i]).max(0.0);
+        let q = q_of(coord.d[i], count.d[i]);
         let c = colour.d[i];
-        // Scale the pigment's absorption so the wash has the band's value.
-        let target = 0.8 * q;
-        // Near-white colour cannot carry a dark wash: past this it stays light,
-        // as a lifted highlight would.
-        let absorb = (1.0 - luma(c)).max(0.15);
-        let gran = fbm(seed ^ 1, fx, fy, 2.2, 2);
+        // The pigment's absorption is scaled so the wash has its band's value;
+        // near-white colour stays light rather than carrying a dark wash.
+        let absorb = (1.0 - luma(c)).max(0.2);
+        let gran = fbm(seed ^ 1, fx, fy, 3.0, 2);
         let turb = turbulence.d[i];
-        let density =
-            target / absorb * (1.0 + 0.25 * tex * turb + 0.3 * tex * gran) * (1.0 + 4.0 * rim);
-        let wash = c.map(|v| (1.0 - (1.0 - v) * density).clamp(0.0, 1.0));
+        let density = (DEEPEST * q / absorb).min(1.0)
+            * (1.0 + 0.22 * tex * turb + (0.12 + 0.18 * q) * tex * gran)
+            * (1.0 + 2.5 * rim.d[i]);
+        let wash = c.map(|v| (1.0 - (1.0 - v) * density.min(1.3)).clamp(0.0, 1.0));
+        // However colour and pigment combine, a wash keeps some light: values
+        // under 0.4 are compressed towards `1 - DEEPEST`, keeping their order
+        // (granulation and rims still show in the deepest wash).
+        let l = luma(wash);
+        let floor = 1.0 - DEEPEST;
+        let lifted = if l < 0.4 {
+            floor + l * (0.4 - floor) / 0.4
+        } else {
+            l
+        };
+        let wash = wash.map(|v| (v + lifted - l).clamp(0.0, 1.0));
         let wash = [paper[0] * wash[0], paper[1] * wash[1], paper[2] * wash[2]];
         let mut out = mix3(paper, wash, presence.d[i]);
         let ink = smoothstep(t, t * 1.8, -lines.d[i]) * ctx.subj_full.d[i] * drawn.d[i];

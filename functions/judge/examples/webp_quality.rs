@@ -1,0 +1,64 @@
+//! How small a lossy WebP preview gets and what it loses, per quality, over
+//! renders of every style (docs/QA.md): bytes against the lossless WebP and
+//! the JPEG the delivery writes, and luma PSNR against the pixels.
+//! `cargo run --release -p likeness-judge --example webp_quality -- RENDER.png...`
+
+use image::RgbImage;
+use likeness_judge::deliver::encode_webp;
+
+fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
+    let luma = |p: &image::Rgb<u8>| 0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64;
+    let mse = a
+        .pixels()
+        .zip(b.pixels())
+        .map(|(p, q)| (luma(p) - luma(q)).powi(2))
+        .sum::<f64>()
+        / (a.width() * a.height()) as f64;
+    10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10()
+}
+
+fn main() {
+    let qualities = [60.0f32, 70.0, 75.0, 80.0, 85.0, 90.0];
+    print!("| render | lossless KB | JPEG 90 KB |");
+    for q in qualities {
+        print!(" q{q} KB / dB |");
+    }
+    println!();
+    println!("|---|---:|---:|{}", "---:|".repeat(qualities.len()));
+    for path in std::env::args().skip(1) {
+        let img = image::open(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .to_rgb8();
+        let mut lossless = Vec::new();
+        image::codecs::webp::WebPEncoder::new_lossless(&mut lossless)
+            .encode(
+                img.as_raw(),
+                img.width(),
+                img.height(),
+                image::ExtendedColorType::Rgb8,
+            )
+            .expect("lossless");
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+            .encode_image(&img)
+            .expect("jpeg");
+        let name = std::path::Path::new(&path)
+            .file_name()
+            .map_or(path.clone(), |n| n.to_string_lossy().into_owned());
+        print!(
+            "| {name} | {:.0} | {:.0} |",
+            lossless.len() as f64 / 1024.0,
+            jpeg.len() as f64 / 1024.0
+        );
+        for q in qualities {
+            let bytes = encode_webp(&img, q).expect("webp");
+            let back = image::load_from_memory(&bytes).expect("decode").to_rgb8();
+            print!(
+                " {:.0} / {:.1} |",
+                bytes.len() as f64 / 1024.0,
+                psnr(&img, &back)
+            );
+        }
+        println!();
+    }
+}
