@@ -7,6 +7,7 @@
 //!
 //! s3s has no body-size or rate limits, so the server only ever binds loopback.
 
+mod keys;
 mod notifying;
 
 pub use notifying::EventTarget;

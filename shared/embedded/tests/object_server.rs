@@ -496,3 +496,138 @@ async fn bad_configurations_are_refused_with_a_reason() {
         .unwrap_err();
     assert!(err.to_string().contains("event bucket"), "{err}");
 }
+
+/// Every file under `dir`, relative to it, hidden metadata included.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn keys_with_dot_segments_or_escaping_the_bucket_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path(), Arc::default()).await;
+    let before = files_under(dir.path());
+    for key in [
+        "../x",
+        "a/../../likeness-other/x",
+        "uploads/../../escape",
+        "./x",
+        "a/./b",
+        "a/..",
+        "..",
+        ".",
+        "a//b",
+        "/abs",
+        "a\\..\\..\\x",
+        "nul\0byte",
+    ] {
+        let put = stack.blobs.put(key, b"evil".to_vec(), "image/png").await;
+        assert!(
+            matches!(put, Err(PortError::Invalid(_))),
+            "{key:?} was not refused as invalid: {put:?}"
+        );
+        let get = stack.blobs.get(key).await;
+        assert!(matches!(get, Err(PortError::Invalid(_))), "{key:?}: {get:?}");
+    }
+    // Nothing was written anywhere under the root, in any bucket or beside them.
+    assert_eq!(files_under(dir.path()), before);
+    assert!(stack.blobs.list("").await.unwrap().is_empty());
+    // Ordinary keys, dots inside names included, still work.
+    for key in ["a/b.c/d..e", "previews/acme/pv_1/oil-1.webp", ".hidden-ok/x"] {
+        stack.blobs.put(key, vec![1], "image/png").await.unwrap();
+        assert_eq!(stack.blobs.get(key).await.unwrap(), vec![1]);
+    }
+}
+
+#[tokio::test]
+async fn deleting_an_object_deletes_its_metadata_and_md5() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path(), Arc::default()).await;
+    let before = files_under(dir.path());
+    let photo = photo();
+    stack
+        .blobs
+        .put(UPLOAD_KEY, photo.clone(), "image/jpeg")
+        .await
+        .unwrap();
+    stack
+        .blobs
+        .put("work/pv_1/a.png", vec![1, 2], "image/png")
+        .await
+        .unwrap();
+    let md5_hex = {
+        // The photo's MD5 is its ETag; it must not survive the photo anywhere on disk.
+        let all: Vec<u8> = files_under(dir.path())
+            .iter()
+            .flat_map(|f| std::fs::read(dir.path().join(f)).unwrap())
+            .collect();
+        let text = String::from_utf8_lossy(&all).into_owned();
+        let etag = text
+            .split('"')
+            .find(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_owned);
+        etag.expect("the store keeps the photo's MD5 while the photo exists")
+    };
+    stack.blobs.delete(UPLOAD_KEY).await.unwrap();
+    stack.blobs.delete("work/pv_1/a.png").await.unwrap();
+    let after = files_under(dir.path());
+    assert_eq!(after, before, "files left behind after delete");
+    for f in &after {
+        let text = String::from_utf8_lossy(&std::fs::read(dir.path().join(f)).unwrap()).into_owned();
+        assert!(!text.contains(&md5_hex), "{f} still holds the MD5");
+    }
+    // Batch deletes clean up the same way.
+    let keys = ["work/pv_2/a.png", "work/pv_2/b.png"];
+    for key in keys {
+        stack.blobs.put(key, vec![3], "image/png").await.unwrap();
+    }
+    let client = sdk_client(&stack.server);
+    let objects = keys
+        .iter()
+        .map(|k| {
+            aws_sdk_s3::types::ObjectIdentifier::builder()
+                .key(*k)
+                .build()
+                .unwrap()
+        })
+        .collect::<Vec<_>>();
+    client
+        .delete_objects()
+        .bucket(BUCKET)
+        .delete(
+            aws_sdk_s3::types::Delete::builder()
+                .set_objects(Some(objects))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(files_under(dir.path()), before);
+}
+
+fn sdk_client(server: &ObjectServer) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .endpoint_url(server.endpoint_url())
+        .region(aws_sdk_s3::config::Region::new(REGION))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            ACCESS_KEY, SECRET_KEY, None, None, "test",
+        ))
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
