@@ -15,6 +15,22 @@ pub struct ApiConfig {
     pub default_variations: u32,
     pub max_variations: u32,
     pub max_styles: usize,
+    /// Webhook URLs must be https at order time. On AWS, where the notifier
+    /// requires https, this is on; one machine posts to http receivers too.
+    pub webhooks_require_https: bool,
+    /// Webhook URLs may name loopback or private IP literals and any port. Off
+    /// on AWS; one machine follows `LIKENESS_WEBHOOKS_ALLOW_PRIVATE`.
+    pub webhooks_allow_private: bool,
+}
+
+impl ApiConfig {
+    /// The rules webhook URLs are held to at order time.
+    pub fn webhook_policy(&self) -> likeness_notify::TargetPolicy {
+        likeness_notify::TargetPolicy {
+            allow_private_targets: self.webhooks_allow_private,
+            require_https: self.webhooks_require_https,
+        }
+    }
 }
 
 impl Default for ApiConfig {
@@ -26,6 +42,8 @@ impl Default for ApiConfig {
             default_variations: 3,
             max_variations: 8,
             max_styles: 10,
+            webhooks_require_https: false,
+            webhooks_allow_private: true,
         }
     }
 }

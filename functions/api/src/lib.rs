@@ -6,6 +6,7 @@ pub mod config;
 mod costs;
 mod error;
 mod previews;
+pub mod webhook_url;
 mod webhooks;
 
 use axum::Router;

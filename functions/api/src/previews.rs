@@ -1,15 +1,15 @@
 //! `POST /v1/previews` orders a preview and returns a presigned upload;
 //! `GET /v1/previews/{id}` reports what is known so far.
 
-use crate::auth::Caller;
+use crate::auth::{Caller, TenantPreview};
 use crate::config::ACCEPTED_CONTENT_TYPES;
 use crate::{ApiError, ApiState};
 use axum::Json;
+use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use likeness_core::preview::UploadSpec;
-use likeness_core::{Consent, Preview, PreviewId, Status, StyleId, SubjectKind, keys};
+use likeness_core::{Consent, Preview, Status, StyleId, SubjectKind, keys};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
@@ -120,12 +120,9 @@ fn validate(order: CreatePreview, state: &ApiState) -> Result<ValidOrder, ApiErr
         ));
     }
     if let Some(url) = &order.webhook_url
-        && !(url.starts_with("https://") || url.starts_with("http://"))
+        && let Some(problem) = crate::webhook_url::problem(url, &config.webhook_policy())
     {
-        return Err(ApiError::unprocessable(
-            "invalid_webhook_url",
-            "webhook_url must be an http(s) URL.",
-        ));
+        return Err(ApiError::unprocessable("invalid_webhook_url", problem));
     }
     Ok(ValidOrder {
         subject,
@@ -143,6 +140,7 @@ pub async fn create(
     caller: Caller,
     body: Result<Json<CreatePreview>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require_tenant_scope()?;
     let Json(order) =
         body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.body_text()))?;
     let order = validate(order, &state)?;
@@ -196,22 +194,8 @@ pub async fn create(
     ))
 }
 
-pub async fn show(
-    State(state): State<ApiState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let id = PreviewId::new(id);
-    if !id.is_well_formed() {
-        return Err(ApiError::not_found());
-    }
-    let preview = state
-        .previews
-        .get(&id)
-        .await?
-        .filter(|p| p.tenant == caller.tenant)
-        .ok_or_else(ApiError::not_found)?;
-    Ok(Json(describe(&preview)))
+pub async fn show(TenantPreview { preview, .. }: TenantPreview) -> Json<Value> {
+    Json(describe(&preview))
 }
 
 /// The customer's view of a preview: never the internal keys or other tenants' data.

@@ -333,3 +333,70 @@ async fn secrets_are_created_and_rotated_with_a_grace_period() {
     let (status, _) = fx.call("POST", "/v1/webhooks/secret", &finance, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn key_scopes_a_finance_key_cannot_order_and_a_tenant_key_reads_only_its_own_costs() {
+    let fx = Fixture::new();
+    let a = fx.key("tenant-a", KeyScope::Tenant).await;
+    let b = fx.key("tenant-b", KeyScope::Tenant).await;
+    let finance = fx.key("finance", KeyScope::Finance).await;
+    let id_a = fx.metered_preview(&a, "tenant-a").await;
+    let id_b = fx.metered_preview(&b, "tenant-b").await;
+
+    // A finance key orders nothing, whatever tenant it was issued under.
+    let order = json!({
+        "subject": "person", "styles": ["oil"], "content_type": "image/jpeg",
+        "content_length": 1000, "consent": {"rights_to_photo": true}
+    });
+    let (status, body) = fx.call("POST", "/v1/previews", &finance, Some(order)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Finance keys")
+    );
+    // Nor does it read previews or their webhook deliveries: costs only.
+    for path in [
+        format!("/v1/previews/{id_a}"),
+        format!("/v1/previews/{id_a}/webhooks"),
+    ] {
+        let (status, _) = fx.call("GET", &path, &finance, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
+    // It reads any tenant's preview cost.
+    for id in [&id_a, &id_b] {
+        let (status, body) = fx
+            .call("GET", &format!("/v1/previews/{id}/cost"), &finance, None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    // An ordering key reads its own tenant's costs and nobody else's.
+    let (status, _) = fx
+        .call("GET", &format!("/v1/previews/{id_a}/cost"), &a, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = fx
+        .call("GET", &format!("/v1/previews/{id_b}/cost"), &a, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    for path in [
+        "/v1/costs",
+        "/v1/costs?group_by=tenant",
+        "/v1/costs?group_by=style",
+    ] {
+        let (status, _) = fx.call("GET", path, &a, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
+    // Malformed and unknown ids are the same 404 for everyone.
+    for key in [&a, &finance] {
+        for id in ["nope", "pv_00000000000000000000000000000000"] {
+            let (status, _) = fx
+                .call("GET", &format!("/v1/previews/{id}/cost"), key, None)
+                .await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{id}");
+        }
+    }
+}

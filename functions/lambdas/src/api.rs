@@ -26,6 +26,10 @@ pub fn state(stack: &AwsStack, config: ApiConfig) -> ApiState {
 /// (`LIKENESS_RETENTION_DAYS`, the template's `PreviewRetentionDays`).
 pub fn config_from_env() -> Result<ApiConfig, ConfigError> {
     let mut config = ApiConfig::default();
+    // The notify function requires https and refuses private targets: an order
+    // whose webhook it would refuse is refused at once instead.
+    config.webhooks_require_https = true;
+    config.webhooks_allow_private = false;
     let days = number(RETENTION_DAYS, config.retention_days.unsigned_abs())?;
     config.retention_days = i64::try_from(days).map_err(|_| ConfigError::Invalid {
         name: RETENTION_DAYS,
