@@ -141,8 +141,17 @@ pub async fn create(
     body: Result<Json<CreatePreview>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_tenant_scope()?;
-    let Json(order) =
-        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.body_text()))?;
+    let Json(order) = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "The request body may be at most {} bytes.",
+                crate::MAX_BODY_BYTES
+            ),
+        ),
+        _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.body_text()),
+    })?;
     let order = validate(order, &state)?;
     let id = state.ids.preview_id();
     let now = state.clock.now();

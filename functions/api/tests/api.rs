@@ -296,7 +296,7 @@ async fn webhook_urls_are_validated_at_order_time_with_the_problem_named() {
     fx.state.config.webhooks_require_https = true;
     fx.state.config.webhooks_allow_private = false;
     let key = fx.key("acme").await;
-    let long = format!("https://hooks.example.com/{}", "a".repeat(1 << 20));
+    let long = format!("https://hooks.example.com/{}", "a".repeat(32 * 1024));
     let just_over = format!("https://hooks.example.com/{}", "a".repeat(2049 - 26));
     let cases: Vec<(&str, &str)> = vec![
         ("http://", "not a valid URL"),
@@ -351,6 +351,14 @@ async fn webhook_urls_are_validated_at_order_time_with_the_problem_named() {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{url}: {answer}");
     }
+    // A 1 MB URL does not even get read: the body is over the API's limit.
+    let mut body = order();
+    body["webhook_url"] = json!(format!("https://hooks.example.com/{}", "a".repeat(1 << 20)));
+    let (status, answer) = fx
+        .call("POST", "/v1/previews", Some(&key), Some(body))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer["error"]["code"], "too_large");
     // One machine posts to loopback receivers over http, on any port.
     fx.state.config = ApiConfig::default();
     let mut body = order();

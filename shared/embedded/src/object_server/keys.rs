@@ -26,7 +26,11 @@ pub(crate) fn key_problem(key: &str) -> Option<&'static str> {
     }
     for segment in key.split('/') {
         match segment {
-            "" => return Some("the key has an empty path segment (a leading, trailing or double '/')"),
+            "" => {
+                return Some(
+                    "the key has an empty path segment (a leading, trailing or double '/')",
+                );
+            }
             "." | ".." => return Some("the key has a '.' or '..' path segment"),
             _ => {}
         }
@@ -62,8 +66,7 @@ pub(crate) fn check_copy_source(source: &s3s::dto::CopySource) -> S3Result<()> {
 }
 
 pub(crate) fn check_bucket(bucket: &str) -> S3Result<()> {
-    super::check_bucket_name(bucket)
-        .map_err(|e| s3_error!(InvalidBucketName, "{e}"))
+    super::check_bucket_name(bucket).map_err(|e| s3_error!(InvalidBucketName, "{e}"))
 }
 
 #[cfg(test)]
@@ -73,8 +76,8 @@ mod tests {
     #[test]
     fn dot_segments_empty_segments_and_odd_bytes_are_refused() {
         for bad in [
-            "", ".", "..", "../x", "a/..", "a/../b", "./a", "a/./b", "/a", "a/", "a//b",
-            "a\\b", "a\0b", "a\nb",
+            "", ".", "..", "../x", "a/..", "a/../b", "./a", "a/./b", "/a", "a/", "a//b", "a\\b",
+            "a\0b", "a\nb",
         ] {
             assert!(key_problem(bad).is_some(), "{bad:?}");
         }
