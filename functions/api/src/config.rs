@@ -1,6 +1,7 @@
 //! API limits. Defaults are what a portrait service would ship with; every one can
 //! be overridden from the environment by the binary that builds the router.
 
+use crate::limits::LimitsConfig;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -21,9 +22,25 @@ pub struct ApiConfig {
     /// Webhook URLs may name loopback or private IP literals and any port. Off
     /// on AWS; one machine follows `LIKENESS_WEBHOOKS_ALLOW_PRIVATE`.
     pub webhooks_allow_private: bool,
+    /// Per-tenant limits on ordering ([`crate::limits`]).
+    #[serde(default)]
+    pub limits: LimitsConfig,
 }
 
 impl ApiConfig {
+    /// The defaults, with per-tenant limits from `LIKENESS_TENANT_LIMITS` (JSON,
+    /// see [`LimitsConfig::from_json`]) where it is set: the same variable on
+    /// both stacks.
+    pub fn from_env() -> Result<Self, String> {
+        let mut config = Self::default();
+        if let Ok(json) = std::env::var("LIKENESS_TENANT_LIMITS")
+            && !json.trim().is_empty()
+        {
+            config.limits = LimitsConfig::from_json(&json)?;
+        }
+        Ok(config)
+    }
+
     /// The rules webhook URLs are held to at order time.
     pub fn webhook_policy(&self) -> likeness_notify::TargetPolicy {
         likeness_notify::TargetPolicy {
@@ -44,6 +61,7 @@ impl Default for ApiConfig {
             max_styles: 10,
             webhooks_require_https: false,
             webhooks_allow_private: true,
+            limits: LimitsConfig::default(),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 mod costs;
 mod error;
+pub mod limits;
 mod previews;
 pub mod server;
 pub mod webhook_url;

@@ -153,6 +153,15 @@ pub async fn create(
         _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.body_text()),
     })?;
     let order = validate(order, &state)?;
+    crate::limits::admit(&state, &caller.tenant, place(&state, &caller, order)).await
+}
+
+/// Store an admitted order and presign its upload.
+async fn place(
+    state: &ApiState,
+    caller: &Caller,
+    order: ValidOrder,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let id = state.ids.preview_id();
     let now = state.clock.now();
     let key = keys::upload(&caller.tenant, &id);

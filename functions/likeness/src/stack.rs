@@ -160,7 +160,8 @@ pub async fn serve(data_dir: &Path, port: u16) -> anyhow::Result<()> {
         "likeness is serving"
     );
     let stop = CancellationToken::new();
-    let app = likeness_api::router(pipeline.stack.api_state(ApiConfig::default()));
+    let config = ApiConfig::from_env().map_err(anyhow::Error::msg)?;
+    let app = likeness_api::router(pipeline.stack.api_state(config));
     let api_stop = stop.clone();
     let limits = likeness_api::ServerLimits::default();
     let api = likeness_api::serve(
