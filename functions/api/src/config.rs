@@ -10,6 +10,9 @@ pub struct ApiConfig {
     pub max_upload_bytes: u64,
     /// How long a presigned upload URL stays valid.
     pub upload_url_ttl_secs: u64,
+    /// How long the portrait URLs in `GET /v1/previews/{id}` stay valid: a page
+    /// that shows them fetches them at once, and polling again issues fresh ones.
+    pub download_url_ttl_secs: u64,
     /// How long previews and their records are kept before they expire.
     pub retention_days: i64,
     /// Portraits delivered per style when the order does not say.
@@ -55,6 +58,7 @@ impl Default for ApiConfig {
         Self {
             max_upload_bytes: 25 * 1024 * 1024,
             upload_url_ttl_secs: 15 * 60,
+            download_url_ttl_secs: 15 * 60,
             retention_days: 7,
             default_variations: 3,
             max_variations: 8,

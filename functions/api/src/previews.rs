@@ -212,12 +212,16 @@ async fn place(
     ))
 }
 
-pub async fn show(TenantPreview { preview, .. }: TenantPreview) -> Json<Value> {
-    Json(describe(&preview))
+pub async fn show(
+    State(state): State<ApiState>,
+    TenantPreview { preview, .. }: TenantPreview,
+) -> Result<Json<Value>, ApiError> {
+    let results = delivered(&state, &preview).await?;
+    Ok(Json(describe(&preview, results)))
 }
 
-/// The customer's view of a preview: never the internal keys or other tenants' data.
-pub fn describe(preview: &Preview) -> Value {
+/// The customer's view of a preview: never an internal key or another tenant's data.
+pub fn describe(preview: &Preview, results: Value) -> Value {
     json!({
         "id": preview.id,
         "status": preview.status,
@@ -229,7 +233,66 @@ pub fn describe(preview: &Preview) -> Value {
         "expires_at": preview.expires_at,
         "rejection_reasons": preview.rejection_reasons,
         "failure": preview.failure,
-        "results": preview.results,
+        "results": results,
         "analysis": preview.analysis,
     })
+}
+
+/// The formats each delivered portrait is stored in: (field in the record, format, type).
+const FORMATS: [(&str, &str, &str); 2] = [
+    ("webp", "webp", "image/webp"),
+    ("jpeg", "jpeg", "image/jpeg"),
+];
+
+/// A ready preview's portraits, each format with a presigned GET (valid for
+/// `download_url_ttl_secs`), its size and format; `null` until the preview is
+/// ready. The record's object keys stay inside: the key only appears within the
+/// signed URL. Reads the results as JSON, so it does not care whether the record
+/// holds them as a JSON value or a typed struct that serialises the same way.
+async fn delivered(state: &ApiState, preview: &Preview) -> Result<Value, ApiError> {
+    if preview.status != Status::Ready {
+        return Ok(Value::Null);
+    }
+    let results = serde_json::to_value(&preview.results).unwrap_or(Value::Null);
+    let ttl = Duration::from_secs(state.config.download_url_ttl_secs);
+    let mut styles = Vec::new();
+    for style in results.as_array().into_iter().flatten() {
+        let mut portraits = Vec::new();
+        for (n, portrait) in style["previews"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let mut images = Vec::new();
+            for (field, format, content_type) in FORMATS {
+                let Some(key) = portrait[field].as_str() else {
+                    continue;
+                };
+                let get = state.blobs.presign_get(key, ttl).await?;
+                let bytes = state.blobs.size(key).await?;
+                images.push(json!({
+                    "format": format,
+                    "content_type": content_type,
+                    "bytes": bytes,
+                    "url": get.url,
+                    "expires_at": get.expires_at,
+                }));
+            }
+            portraits.push(json!({
+                "index": n + 1,
+                "images": images,
+                "overall": portrait["overall"],
+                "flagged": portrait["flagged"],
+                "scores": portrait["scores"],
+            }));
+        }
+        styles.push(json!({
+            "style": style["style"],
+            "outcome": style["outcome"],
+            "attempts": style["attempts"],
+            "previews": portraits,
+        }));
+    }
+    Ok(Value::Array(styles))
 }

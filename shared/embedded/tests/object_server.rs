@@ -761,3 +761,23 @@ async fn slow_clients_and_stalled_uploads_are_cut_off_and_store_nothing() {
     assert_eq!(blobs.get(UPLOAD_KEY).await.unwrap(), photo);
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_objects_size_is_read_without_fetching_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path(), Arc::default()).await;
+    let photo = photo();
+    stack
+        .blobs
+        .put(UPLOAD_KEY, photo.clone(), "image/jpeg")
+        .await
+        .unwrap();
+    assert_eq!(
+        stack.blobs.size(UPLOAD_KEY).await.unwrap(),
+        photo.len() as u64
+    );
+    assert!(matches!(
+        stack.blobs.size("previews/acme/pv_1/none.webp").await,
+        Err(PortError::NotFound(_))
+    ));
+}
