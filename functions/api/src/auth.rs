@@ -3,9 +3,11 @@
 
 use crate::{ApiError, ApiState};
 use axum::extract::FromRequestParts;
+use axum::extract::Path;
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use likeness_core::ports::{ApiKeyRecord, ApiKeys, Clock, KeyScope};
-use likeness_core::{PortError, TenantId};
+use likeness_core::{PortError, Preview, PreviewId, TenantId};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -70,5 +72,64 @@ impl FromRequestParts<ApiState> for Caller {
             tenant: record.tenant,
             scope: record.scope,
         })
+    }
+}
+
+impl Caller {
+    /// Ordering and reading previews take the tenant's own key: a finance key
+    /// reads costs and never spends.
+    pub fn require_tenant_scope(&self) -> Result<(), ApiError> {
+        match self.scope {
+            KeyScope::Tenant => Ok(()),
+            KeyScope::Finance => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Finance keys read costs only: order and read previews with the tenant's API key.",
+            )),
+        }
+    }
+}
+
+/// Whether a finance key may read any tenant's preview through this route.
+/// Only the cost route sets it; every other preview route is the owner's only.
+pub const FINANCE_READS_ANY_TENANT: bool = true;
+pub const OWNER_ONLY: bool = false;
+
+/// The `{id}` in the path, loaded and checked against the caller: a tenant key
+/// sees only its own tenant's previews, and anything else (a malformed id,
+/// another tenant's id, an unknown one) is the same 404, so ids cannot be
+/// probed. With `FINANCE` set, a finance key reads any tenant's preview; without
+/// it, a finance key is refused (403).
+pub struct TenantPreview<const FINANCE: bool = OWNER_ONLY> {
+    pub caller: Caller,
+    pub preview: Preview,
+}
+
+impl<const FINANCE: bool> FromRequestParts<ApiState> for TenantPreview<FINANCE> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ApiState,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let finance_reads = FINANCE && caller.scope == KeyScope::Finance;
+        if !finance_reads {
+            caller.require_tenant_scope()?;
+        }
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::not_found())?;
+        let id = PreviewId::new(id);
+        if !id.is_well_formed() {
+            return Err(ApiError::not_found());
+        }
+        let preview = state
+            .previews
+            .get(&id)
+            .await?
+            .filter(|p| finance_reads || p.tenant == caller.tenant)
+            .ok_or_else(ApiError::not_found)?;
+        Ok(Self { caller, preview })
     }
 }

@@ -2,12 +2,11 @@
 //! total, for its tenant (and for finance keys). `GET /v1/costs`: totals over a
 //! range grouped by day, style or tenant, for finance keys only.
 
-use crate::auth::Caller;
+use crate::auth::{Caller, FINANCE_READS_ANY_TENANT, TenantPreview};
 use crate::{ApiError, ApiState};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use likeness_core::PreviewId;
 use likeness_core::cost::{self, GroupBy};
 use likeness_core::ports::KeyScope;
 use serde::Deserialize;
@@ -16,21 +15,9 @@ use std::collections::BTreeSet;
 
 pub async fn preview_cost(
     State(state): State<ApiState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    TenantPreview { preview, .. }: TenantPreview<FINANCE_READS_ANY_TENANT>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = PreviewId::new(id);
-    if !id.is_well_formed() {
-        return Err(ApiError::not_found());
-    }
-    let preview = state
-        .previews
-        .get(&id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    if preview.tenant != caller.tenant && caller.scope != KeyScope::Finance {
-        return Err(ApiError::not_found());
-    }
+    let id = preview.id;
     let lines = state.costs.lines_for(&id).await?;
     let versions: BTreeSet<&str> = lines
         .iter()

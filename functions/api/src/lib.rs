@@ -5,10 +5,14 @@ pub mod auth;
 pub mod config;
 mod costs;
 mod error;
+pub mod limits;
 mod previews;
+pub mod server;
+pub mod webhook_url;
 mod webhooks;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use likeness_core::Catalogue;
 use likeness_core::ledger::{CostLedger, Deliveries};
@@ -17,6 +21,10 @@ use std::sync::Arc;
 
 pub use config::ApiConfig;
 pub use error::ApiError;
+pub use server::{ServerLimits, serve};
+
+/// Request bodies are small JSON documents (an order is well under 4 KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Everything a request handler may touch, as ports.
 #[derive(Clone)]
@@ -42,5 +50,6 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/costs", get(costs::totals))
         .route("/v1/webhooks/secret", post(webhooks::create_secret))
         .route("/v1/webhooks/secret/rotate", post(webhooks::rotate_secret))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -1,15 +1,15 @@
 //! `POST /v1/previews` orders a preview and returns a presigned upload;
 //! `GET /v1/previews/{id}` reports what is known so far.
 
-use crate::auth::Caller;
+use crate::auth::{Caller, TenantPreview};
 use crate::config::ACCEPTED_CONTENT_TYPES;
 use crate::{ApiError, ApiState};
 use axum::Json;
+use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use likeness_core::preview::UploadSpec;
-use likeness_core::{Consent, Preview, PreviewId, Status, StyleId, SubjectKind, keys};
+use likeness_core::{Consent, Preview, Status, StyleId, SubjectKind, keys};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
@@ -120,12 +120,9 @@ fn validate(order: CreatePreview, state: &ApiState) -> Result<ValidOrder, ApiErr
         ));
     }
     if let Some(url) = &order.webhook_url
-        && !(url.starts_with("https://") || url.starts_with("http://"))
+        && let Some(problem) = crate::webhook_url::problem(url, &config.webhook_policy())
     {
-        return Err(ApiError::unprocessable(
-            "invalid_webhook_url",
-            "webhook_url must be an http(s) URL.",
-        ));
+        return Err(ApiError::unprocessable("invalid_webhook_url", problem));
     }
     Ok(ValidOrder {
         subject,
@@ -143,9 +140,28 @@ pub async fn create(
     caller: Caller,
     body: Result<Json<CreatePreview>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Json(order) =
-        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.body_text()))?;
+    caller.require_tenant_scope()?;
+    let Json(order) = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "The request body may be at most {} bytes.",
+                crate::MAX_BODY_BYTES
+            ),
+        ),
+        _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.body_text()),
+    })?;
     let order = validate(order, &state)?;
+    crate::limits::admit(&state, &caller.tenant, place(&state, &caller, order)).await
+}
+
+/// Store an admitted order and presign its upload.
+async fn place(
+    state: &ApiState,
+    caller: &Caller,
+    order: ValidOrder,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let id = state.ids.preview_id();
     let now = state.clock.now();
     let key = keys::upload(&caller.tenant, &id);
@@ -198,24 +214,14 @@ pub async fn create(
 
 pub async fn show(
     State(state): State<ApiState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    TenantPreview { preview, .. }: TenantPreview,
 ) -> Result<Json<Value>, ApiError> {
-    let id = PreviewId::new(id);
-    if !id.is_well_formed() {
-        return Err(ApiError::not_found());
-    }
-    let preview = state
-        .previews
-        .get(&id)
-        .await?
-        .filter(|p| p.tenant == caller.tenant)
-        .ok_or_else(ApiError::not_found)?;
-    Ok(Json(describe(&preview)))
+    let results = delivered(&state, &preview).await?;
+    Ok(Json(describe(&preview, results)))
 }
 
-/// The customer's view of a preview: never the internal keys or other tenants' data.
-pub fn describe(preview: &Preview) -> Value {
+/// The customer's view of a preview: never an internal key or another tenant's data.
+pub fn describe(preview: &Preview, results: Value) -> Value {
     json!({
         "id": preview.id,
         "status": preview.status,
@@ -227,7 +233,66 @@ pub fn describe(preview: &Preview) -> Value {
         "expires_at": preview.expires_at,
         "rejection_reasons": preview.rejection_reasons,
         "failure": preview.failure,
-        "results": preview.results,
+        "results": results,
         "analysis": preview.analysis,
     })
+}
+
+/// The formats each delivered portrait is stored in: (field in the record, format, type).
+const FORMATS: [(&str, &str, &str); 2] = [
+    ("webp", "webp", "image/webp"),
+    ("jpeg", "jpeg", "image/jpeg"),
+];
+
+/// A ready preview's portraits, each format with a presigned GET (valid for
+/// `download_url_ttl_secs`), its size and format; `null` until the preview is
+/// ready. The record's object keys stay inside: the key only appears within the
+/// signed URL. Reads the results as JSON, so it does not care whether the record
+/// holds them as a JSON value or a typed struct that serialises the same way.
+async fn delivered(state: &ApiState, preview: &Preview) -> Result<Value, ApiError> {
+    if preview.status != Status::Ready {
+        return Ok(Value::Null);
+    }
+    let results = serde_json::to_value(&preview.results).unwrap_or(Value::Null);
+    let ttl = Duration::from_secs(state.config.download_url_ttl_secs);
+    let mut styles = Vec::new();
+    for style in results.as_array().into_iter().flatten() {
+        let mut portraits = Vec::new();
+        for (n, portrait) in style["previews"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let mut images = Vec::new();
+            for (field, format, content_type) in FORMATS {
+                let Some(key) = portrait[field].as_str() else {
+                    continue;
+                };
+                let get = state.blobs.presign_get(key, ttl).await?;
+                let bytes = state.blobs.size(key).await?;
+                images.push(json!({
+                    "format": format,
+                    "content_type": content_type,
+                    "bytes": bytes,
+                    "url": get.url,
+                    "expires_at": get.expires_at,
+                }));
+            }
+            portraits.push(json!({
+                "index": n + 1,
+                "images": images,
+                "overall": portrait["overall"],
+                "flagged": portrait["flagged"],
+                "scores": portrait["scores"],
+            }));
+        }
+        styles.push(json!({
+            "style": style["style"],
+            "outcome": style["outcome"],
+            "attempts": style["attempts"],
+            "previews": portraits,
+        }));
+    }
+    Ok(Value::Array(styles))
 }

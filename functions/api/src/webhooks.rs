@@ -5,13 +5,12 @@
 //! keep signing for a grace period, so receivers can switch without a gap.
 //! `GET /v1/previews/{id}/webhooks` lists the delivery attempts for a preview.
 
-use crate::auth::Caller;
+use crate::auth::{Caller, TenantPreview};
 use crate::{ApiError, ApiState};
 use axum::Json;
+use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use likeness_core::PreviewId;
 use likeness_core::ledger::EndpointSecret;
 use likeness_core::ports::KeyScope;
 use serde::Deserialize;
@@ -102,21 +101,10 @@ fn rotate_body(
 
 pub async fn attempts(
     State(state): State<ApiState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    TenantPreview { preview, .. }: TenantPreview,
 ) -> Result<Json<Value>, ApiError> {
-    let id = PreviewId::new(id);
-    if !id.is_well_formed() {
-        return Err(ApiError::not_found());
-    }
-    let preview = state
-        .previews
-        .get(&id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    if preview.tenant != caller.tenant {
-        return Err(ApiError::not_found());
-    }
-    let attempts = state.deliveries.attempts_for(&id).await?;
-    Ok(Json(json!({ "preview_id": id, "attempts": attempts })))
+    let attempts = state.deliveries.attempts_for(&preview.id).await?;
+    Ok(Json(
+        json!({ "preview_id": preview.id, "attempts": attempts }),
+    ))
 }

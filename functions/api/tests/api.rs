@@ -289,3 +289,88 @@ async fn tenant_names_are_checked_when_keys_are_issued() {
     .await;
     assert!(matches!(bad, Err(PortError::Invalid(_))));
 }
+
+#[tokio::test]
+async fn webhook_urls_are_validated_at_order_time_with_the_problem_named() {
+    let mut fx = Fixture::new();
+    fx.state.config.webhooks_require_https = true;
+    fx.state.config.webhooks_allow_private = false;
+    let key = fx.key("acme").await;
+    let long = format!("https://hooks.example.com/{}", "a".repeat(32 * 1024));
+    let just_over = format!("https://hooks.example.com/{}", "a".repeat(2049 - 26));
+    let cases: Vec<(&str, &str)> = vec![
+        ("http://", "not a valid URL"),
+        ("http://[::1", "not a valid URL"),
+        ("not a url", "not a valid URL"),
+        (
+            "https://user:secret@hooks.example.com/x",
+            "user name or password",
+        ),
+        ("https://user@hooks.example.com/x", "user name or password"),
+        (&long, "at most 2048"),
+        (&just_over, "at most 2048"),
+        ("http://hooks.example.com/x", "must use https"),
+        ("ftp://hooks.example.com/x", "not `ftp:`"),
+        ("https://hooks.example.com:22/x", "port 22"),
+        ("https://hooks.example.com:0/x", "port 0"),
+        ("https://127.0.0.1/x", "loopback"),
+        ("https://[::ffff:10.0.0.1]/x", "private"),
+        ("https://[64:ff9b::7f00:1]/x", "loopback"),
+        ("https://169.254.169.254/latest", "cloud metadata"),
+        ("https://localhost/x", "localhost"),
+        ("https://intranet/x", "not a public domain"),
+        ("https://hooks.example.com/x#frag", "fragment"),
+        (" https://hooks.example.com/x", "spaces"),
+    ];
+    for (url, words) in cases {
+        let mut body = order();
+        body["webhook_url"] = json!(url);
+        let (status, answer) = fx
+            .call("POST", "/v1/previews", Some(&key), Some(body))
+            .await;
+        let shown: String = url.chars().take(60).collect();
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{shown}: {answer}"
+        );
+        assert_eq!(answer["error"]["code"], "invalid_webhook_url", "{shown}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(words), "{shown}: {message}");
+        assert!(message.len() < 300, "the message echoes no huge URL");
+    }
+    for url in [
+        "https://hooks.example.com/likeness",
+        "https://hooks.example.com:8443/likeness?t=1",
+        &format!("https://hooks.example.com/{}", "a".repeat(2048 - 26)),
+    ] {
+        let mut body = order();
+        body["webhook_url"] = json!(url);
+        let (status, answer) = fx
+            .call("POST", "/v1/previews", Some(&key), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{url}: {answer}");
+    }
+    // A 1 MB URL does not even get read: the body is over the API's limit.
+    let mut body = order();
+    body["webhook_url"] = json!(format!("https://hooks.example.com/{}", "a".repeat(1 << 20)));
+    let (status, answer) = fx
+        .call("POST", "/v1/previews", Some(&key), Some(body))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer["error"]["code"], "too_large");
+    // One machine posts to loopback receivers over http, on any port.
+    fx.state.config = ApiConfig::default();
+    let mut body = order();
+    body["webhook_url"] = json!("http://127.0.0.1:9/hooks");
+    let (status, _) = fx
+        .call("POST", "/v1/previews", Some(&key), Some(body))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut body = order();
+    body["webhook_url"] = json!("http://");
+    let (status, _) = fx
+        .call("POST", "/v1/previews", Some(&key), Some(body))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -35,7 +35,7 @@ impl Blobs for PresignOnly {
         key: &str,
         ct: &str,
         len: u64,
-        _: Duration,
+        ttl: Duration,
     ) -> Result<PresignedRequest, PortError> {
         Ok(PresignedRequest {
             url: format!("http://127.0.0.1:1/bucket/{key}"),
@@ -44,7 +44,7 @@ impl Blobs for PresignOnly {
                 ("content-type".into(), ct.into()),
                 ("content-length".into(), len.to_string()),
             ],
-            expires_at: Utc::now(),
+            expires_at: Utc::now() + chrono::Duration::from_std(ttl).unwrap(),
         })
     }
     async fn presign_get(&self, key: &str, _: Duration) -> Result<PresignedRequest, PortError> {
@@ -57,6 +57,43 @@ struct Fixture {
     state: ApiState,
     deliveries: Arc<SqliteDeliveries>,
     meter: StageMeter,
+}
+
+async fn send(
+    state: ApiState,
+    method: &str,
+    uri: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value, Option<String>) {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {key}"));
+    let body = match body {
+        Some(v) => {
+            request = request.header("content-type", "application/json");
+            Body::from(v.to_string())
+        }
+        None => Body::empty(),
+    };
+    let response = router(state)
+        .oneshot(request.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        retry_after,
+    )
 }
 
 impl Fixture {
@@ -108,29 +145,19 @@ impl Fixture {
         key: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("authorization", format!("Bearer {key}"));
-        let body = match body {
-            Some(v) => {
-                request = request.header("content-type", "application/json");
-                Body::from(v.to_string())
-            }
-            None => Body::empty(),
-        };
-        let response = router(self.state.clone())
-            .oneshot(request.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let (status, body, _) = self.call_full(method, uri, key, body).await;
+        (status, body)
+    }
+
+    /// Status, JSON body and `Retry-After`.
+    async fn call_full(
+        &self,
+        method: &str,
+        uri: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value, Option<String>) {
+        send(self.state.clone(), method, uri, key, body).await
     }
 
     /// Order a preview through the API and meter two stages for it.
@@ -332,4 +359,182 @@ async fn secrets_are_created_and_rotated_with_a_grace_period() {
     let finance = fx.key("finance", KeyScope::Finance).await;
     let (status, _) = fx.call("POST", "/v1/webhooks/secret", &finance, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn key_scopes_a_finance_key_cannot_order_and_a_tenant_key_reads_only_its_own_costs() {
+    let fx = Fixture::new();
+    let a = fx.key("tenant-a", KeyScope::Tenant).await;
+    let b = fx.key("tenant-b", KeyScope::Tenant).await;
+    let finance = fx.key("finance", KeyScope::Finance).await;
+    let id_a = fx.metered_preview(&a, "tenant-a").await;
+    let id_b = fx.metered_preview(&b, "tenant-b").await;
+
+    // A finance key orders nothing, whatever tenant it was issued under.
+    let order = json!({
+        "subject": "person", "styles": ["oil"], "content_type": "image/jpeg",
+        "content_length": 1000, "consent": {"rights_to_photo": true}
+    });
+    let (status, body) = fx.call("POST", "/v1/previews", &finance, Some(order)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Finance keys")
+    );
+    // Nor does it read previews or their webhook deliveries: costs only.
+    for path in [
+        format!("/v1/previews/{id_a}"),
+        format!("/v1/previews/{id_a}/webhooks"),
+    ] {
+        let (status, _) = fx.call("GET", &path, &finance, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
+    // It reads any tenant's preview cost.
+    for id in [&id_a, &id_b] {
+        let (status, body) = fx
+            .call("GET", &format!("/v1/previews/{id}/cost"), &finance, None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    // An ordering key reads its own tenant's costs and nobody else's.
+    let (status, _) = fx
+        .call("GET", &format!("/v1/previews/{id_a}/cost"), &a, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = fx
+        .call("GET", &format!("/v1/previews/{id_b}/cost"), &a, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    for path in [
+        "/v1/costs",
+        "/v1/costs?group_by=tenant",
+        "/v1/costs?group_by=style",
+    ] {
+        let (status, _) = fx.call("GET", path, &a, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
+    // Malformed and unknown ids are the same 404 for everyone.
+    for key in [&a, &finance] {
+        for id in ["nope", "pv_00000000000000000000000000000000"] {
+            let (status, _) = fx
+                .call("GET", &format!("/v1/previews/{id}/cost"), key, None)
+                .await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{id}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn tenant_limits_answer_429_with_retry_after_per_tenant() {
+    use likeness_api::limits::TenantLimits;
+    let mut fx = Fixture::new();
+    fx.state.config.limits.default = TenantLimits {
+        max_in_flight: 100,
+        orders_per_minute: 3,
+        gpu_seconds_per_day: 1e9,
+    };
+    fx.state.config.limits.tenants.insert(
+        TenantId::new("big"),
+        TenantLimits {
+            max_in_flight: 100,
+            orders_per_minute: 10,
+            gpu_seconds_per_day: 1e9,
+        },
+    );
+    let a = fx.key("tenant-a", KeyScope::Tenant).await;
+    let b = fx.key("tenant-b", KeyScope::Tenant).await;
+    let big = fx.key("big", KeyScope::Tenant).await;
+    let order = json!({
+        "subject": "person", "styles": ["oil"], "content_type": "image/jpeg",
+        "content_length": 1000, "consent": {"rights_to_photo": true}
+    });
+
+    // A burst from one tenant: the first three pass, every later one is 429,
+    // all at once and concurrently.
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (state, key, order) = (fx.state.clone(), a.clone(), order.clone());
+        burst.spawn(async move { send(state, "POST", "/v1/previews", &key, Some(order)).await });
+    }
+    let answers = burst.join_all().await;
+    let created = answers
+        .iter()
+        .filter(|r| r.0 == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 3);
+    for (status, body, retry_after) in answers.iter().filter(|r| r.0 != StatusCode::CREATED) {
+        assert_eq!(*status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        assert_eq!(body["error"]["code"], "rate_limited");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("per minute")
+        );
+        let secs: u64 = retry_after.as_deref().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&secs), "Retry-After {secs}");
+    }
+    // Another tenant is not affected, and a tenant with its own limits has them.
+    let (status, _) = fx
+        .call("POST", "/v1/previews", &b, Some(order.clone()))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    for _ in 0..10 {
+        let (status, _) = fx
+            .call("POST", "/v1/previews", &big, Some(order.clone()))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (status, _) = fx
+        .call("POST", "/v1/previews", &big, Some(order.clone()))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+
+    // In flight: previews not yet final count; the limit names itself.
+    fx.state.config.limits.default = TenantLimits {
+        max_in_flight: 2,
+        orders_per_minute: 100,
+        gpu_seconds_per_day: 1e9,
+    };
+    let c = fx.key("tenant-c", KeyScope::Tenant).await;
+    for _ in 0..2 {
+        let (status, _) = fx
+            .call("POST", "/v1/previews", &c, Some(order.clone()))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (status, body, retry_after) = fx
+        .call_full("POST", "/v1/previews", &c, Some(order.clone()))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("in progress")
+    );
+    assert_eq!(retry_after.as_deref(), Some("30"));
+
+    // GPU-seconds per day: tenant-d's metered preview used 12.5 s of a 10 s allowance.
+    fx.state.config.limits.default = TenantLimits {
+        max_in_flight: 100,
+        orders_per_minute: 100,
+        gpu_seconds_per_day: 10.0,
+    };
+    let d = fx.key("tenant-d", KeyScope::Tenant).await;
+    fx.metered_preview(&d, "tenant-d").await;
+    let (status, body, retry_after) = fx
+        .call_full("POST", "/v1/previews", &d, Some(order.clone()))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("GPU"));
+    let secs: i64 = retry_after.as_deref().unwrap().parse().unwrap();
+    assert!((1..=86_400).contains(&secs));
+    // Tenant-b's GPU use is its own.
+    let (status, _) = fx.call("POST", "/v1/previews", &b, Some(order)).await;
+    assert_eq!(status, StatusCode::CREATED);
 }

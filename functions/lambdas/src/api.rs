@@ -22,10 +22,17 @@ pub fn state(stack: &AwsStack, config: ApiConfig) -> ApiState {
     }
 }
 
-/// `ApiConfig` defaults, with the retention the bucket's lifecycle enforces
+/// `ApiConfig` defaults and tenant limits (`LIKENESS_TENANT_LIMITS`), with the retention the bucket's lifecycle enforces
 /// (`LIKENESS_RETENTION_DAYS`, the template's `PreviewRetentionDays`).
 pub fn config_from_env() -> Result<ApiConfig, ConfigError> {
-    let mut config = ApiConfig::default();
+    let mut config = ApiConfig::from_env().map_err(|reason| ConfigError::Invalid {
+        name: "LIKENESS_TENANT_LIMITS",
+        reason,
+    })?;
+    // The notify function requires https and refuses private targets: an order
+    // whose webhook it would refuse is refused at once instead.
+    config.webhooks_require_https = true;
+    config.webhooks_allow_private = false;
     let days = number(RETENTION_DAYS, config.retention_days.unsigned_abs())?;
     config.retention_days = i64::try_from(days).map_err(|_| ConfigError::Invalid {
         name: RETENTION_DAYS,

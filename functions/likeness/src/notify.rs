@@ -9,7 +9,6 @@ use likeness_embedded::QueueOptions;
 use likeness_notify::{Announcer, Notifier, NotifyConfig, TargetPolicy};
 use likeness_workflow::Runner;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub fn config() -> NotifyConfig {
@@ -80,15 +79,5 @@ pub async fn run(stack: Arc<EmbeddedStack>, stop: CancellationToken) {
             return;
         }
     };
-    while !stop.is_cancelled() {
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            handled = notifier.run_once(Duration::from_secs(1)) => {
-                if let Err(e) = handled {
-                    tracing::error!(error = %e, "delivering webhooks");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-    }
+    notifier.serve(stop.cancelled()).await;
 }

@@ -26,10 +26,16 @@ pub async fn serve(data_dir: &Path, port: u16) -> anyhow::Result<()> {
         "likeness is serving"
     );
     let stop = CancellationToken::new();
-    let app = likeness_api::router(pipeline.stack.api_state(ApiConfig::default()));
+    let config = ApiConfig::from_env().map_err(anyhow::Error::msg)?;
+    let app = likeness_api::router(pipeline.stack.api_state(config));
     let api_stop = stop.clone();
-    let api = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { api_stop.cancelled().await });
+    let limits = likeness_api::ServerLimits::default();
+    let api = likeness_api::serve(
+        listener,
+        app,
+        limits,
+        async move { api_stop.cancelled().await },
+    );
     let signal_stop = stop.clone();
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -28,7 +28,16 @@ pub struct NotifyConfig {
     /// The longest delay the queue accepts (SQS: 900 s). Longer waits re-enqueue
     /// with this delay and a `not_before`, re-delaying until due.
     pub max_queue_delay: Duration,
+    /// Whole attempt: connect, send, and the receiver's answer.
     pub request_timeout: Duration,
+    /// Connecting alone: a host that does not answer a SYN is given up on fast.
+    pub connect_timeout: Duration,
+    /// Attempts in flight at once across all tenants ([`crate::Notifier::serve`]).
+    pub max_in_flight: usize,
+    /// Attempts in flight at once for one tenant: a tenant whose endpoint hangs
+    /// holds at most this many of `max_in_flight`, and its further jobs wait in
+    /// the queue instead of in front of other tenants' deliveries.
+    pub per_tenant_in_flight: usize,
     /// How long the portrait URLs in an event stay valid.
     pub preview_url_ttl: Duration,
     pub policy: TargetPolicy,
@@ -43,6 +52,9 @@ impl NotifyConfig {
             time_scale: 1.0,
             max_queue_delay: Duration::from_secs(900),
             request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(3),
+            max_in_flight: 64,
+            per_tenant_in_flight: 4,
             preview_url_ttl: Duration::from_secs(24 * 3600),
             policy: TargetPolicy {
                 allow_private_targets: false,

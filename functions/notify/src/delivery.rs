@@ -1,4 +1,9 @@
 //! The delivery handler: one queue message is one attempt at one event.
+//!
+//! [`Notifier::run_once`] handles a batch in order (tests, tools); the
+//! long-running worker is [`Notifier::serve`], which runs attempts concurrently
+//! with a cap per tenant, so a tenant whose endpoint hangs until the timeout
+//! holds a few lanes of its own and never the one other tenants' events use.
 
 use crate::config::NotifyConfig;
 use crate::event::{self, Portrait};
@@ -7,11 +12,15 @@ use crate::signing;
 use chrono::{DateTime, Utc};
 use likeness_core::cost::CostLine;
 use likeness_core::ledger::{AttemptOutcome, Deliveries, DeliveryAttempt, WebhookEvent};
-use likeness_core::ports::{Blobs, Clock, Queue};
-use likeness_core::{PortError, Preview, PreviewId};
+use likeness_core::ports::{Blobs, Clock, Queue, QueueMessage};
+use likeness_core::{PortError, Preview, PreviewId, TenantId};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 /// The queue message: which event, which attempt, and not before when.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,29 +177,117 @@ impl Notifier {
             .await?;
         let n = messages.len();
         for message in messages {
-            match self.handle(&message.body).await {
-                Ok(_) => {}
-                Err(NotifyError::BadMessage(reason)) => {
-                    tracing::error!(message_id = %message.id, %reason, "dead-lettering a webhook message");
-                    self.queue
-                        .send(
-                            &self.config.dead_letter_queue,
-                            &message.body,
-                            Duration::ZERO,
-                        )
-                        .await?;
-                }
-                Err(e) => {
-                    // Left on the queue: it comes back after the visibility timeout.
-                    tracing::warn!(message_id = %message.id, error = %e, "webhook message will be retried");
-                    continue;
-                }
-            }
-            self.queue
-                .delete(&self.config.queue, &message.receipt_handle)
-                .await?;
+            self.process(&message).await?;
         }
         Ok(n)
+    }
+
+    /// Deliver queued webhooks until `stop` completes: up to `max_in_flight`
+    /// attempts at once, at most `per_tenant_in_flight` of them for one tenant.
+    /// A job whose tenant has no free lane goes back on the queue for a second
+    /// (as a fresh message, so parking never counts towards dead-lettering).
+    /// On stop, attempts in flight get `request_timeout` to finish; one cut
+    /// short is still on the queue and is attempted again (same webhook id).
+    pub async fn serve(&self, stop: impl Future<Output = ()>) {
+        let slots = Arc::new(Semaphore::new(self.config.max_in_flight.max(1)));
+        let lanes = Lanes::new(self.config.per_tenant_in_flight.max(1));
+        let visibility = self.config.request_timeout + VISIBILITY_MARGIN;
+        let mut tasks = JoinSet::new();
+        tokio::pin!(stop);
+        loop {
+            while tasks.try_join_next().is_some() {}
+            let free = slots.available_permits().min(10);
+            if free == 0 {
+                tokio::select! {
+                    _ = &mut stop => break,
+                    _ = tasks.join_next() => continue,
+                }
+            }
+            let received = tokio::select! {
+                _ = &mut stop => break,
+                r = self.queue.receive(&self.config.queue, free, visibility, Duration::from_secs(1)) => r,
+            };
+            let messages = match received {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!(error = %e, "receiving webhook jobs");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            for message in messages {
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    // Cannot happen (we asked for at most `free`); the message
+                    // simply comes back after its visibility timeout.
+                    continue;
+                };
+                let this = self.clone();
+                let lanes = lanes.clone();
+                tasks.spawn(async move {
+                    if let Err(e) = this.process_fairly(&message, &lanes).await {
+                        tracing::warn!(message_id = %message.id, error = %e, "webhook job left on the queue");
+                    }
+                    drop(permit);
+                });
+            }
+        }
+        let drain = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(self.config.request_timeout, drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!("webhook attempts cut short by shutdown; they will be retried");
+        }
+    }
+
+    /// One message under the tenant's lane limit.
+    async fn process_fairly(&self, message: &QueueMessage, lanes: &Lanes) -> Result<(), PortError> {
+        let tenant = match serde_json::from_str::<DeliveryJob>(&message.body) {
+            Ok(job) => self
+                .deliveries
+                .event(&job.webhook_id)
+                .await?
+                .map(|e| (job, e.tenant)),
+            Err(_) => None,
+        };
+        // Unusable messages take the ordinary path, which dead-letters them.
+        let Some((job, tenant)) = tenant else {
+            return self.process(message).await;
+        };
+        let Some(_lane) = lanes.try_take(&tenant) else {
+            tracing::debug!(%tenant, webhook_id = %job.webhook_id, "tenant's lanes are busy: job parked");
+            self.send_job(&self.config.queue, &job, PARK_DELAY).await?;
+            return self
+                .queue
+                .delete(&self.config.queue, &message.receipt_handle)
+                .await;
+        };
+        self.process(message).await
+    }
+
+    /// Handle one received message and settle it on the queue.
+    async fn process(&self, message: &QueueMessage) -> Result<(), PortError> {
+        match self.handle(&message.body).await {
+            Ok(_) => {}
+            Err(NotifyError::BadMessage(reason)) => {
+                tracing::error!(message_id = %message.id, %reason, "dead-lettering a webhook message");
+                self.queue
+                    .send(
+                        &self.config.dead_letter_queue,
+                        &message.body,
+                        Duration::ZERO,
+                    )
+                    .await?;
+            }
+            Err(e) => {
+                // Left on the queue: it comes back after the visibility timeout.
+                tracing::warn!(message_id = %message.id, error = %e, "webhook message will be retried");
+                return Ok(());
+            }
+        }
+        self.queue
+            .delete(&self.config.queue, &message.receipt_handle)
+            .await
     }
 
     async fn attempt(
@@ -303,6 +400,7 @@ impl Notifier {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(self.config.request_timeout)
+            .connect_timeout(self.config.connect_timeout.min(self.config.request_timeout))
             .no_proxy()
             .resolve(&target.host, target.addr)
             .user_agent(concat!("likeness-webhooks/", env!("CARGO_PKG_VERSION")))
@@ -344,6 +442,56 @@ impl Notifier {
     ) -> Result<(), PortError> {
         let body = serde_json::to_string(job).map_err(|e| PortError::Backend(e.to_string()))?;
         self.queue.send(queue, &body, delay).await.map(|_| ())
+    }
+}
+
+/// How long a job whose tenant has no free lane waits before it is looked at again.
+const PARK_DELAY: Duration = Duration::from_secs(1);
+
+/// Attempts in flight per tenant, capped.
+#[derive(Clone)]
+struct Lanes {
+    cap: usize,
+    busy: Arc<Mutex<HashMap<TenantId, usize>>>,
+}
+
+/// A lane held by one attempt; dropping it frees the lane.
+struct Lane {
+    tenant: TenantId,
+    busy: Arc<Mutex<HashMap<TenantId, usize>>>,
+}
+
+impl Lanes {
+    fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            busy: Arc::default(),
+        }
+    }
+
+    fn try_take(&self, tenant: &TenantId) -> Option<Lane> {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        let n = busy.entry(tenant.clone()).or_default();
+        if *n >= self.cap {
+            return None;
+        }
+        *n += 1;
+        Some(Lane {
+            tenant: tenant.clone(),
+            busy: self.busy.clone(),
+        })
+    }
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = busy.get_mut(&self.tenant) {
+            *n -= 1;
+            if *n == 0 {
+                busy.remove(&self.tenant);
+            }
+        }
     }
 }
 

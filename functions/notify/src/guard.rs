@@ -62,7 +62,7 @@ fn classify(ip: IpAddr) -> (Option<&'static str>, Option<&'static str>) {
     match ip {
         IpAddr::V4(v4) => classify_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_ipv4(v6) {
                 return classify_v4(v4);
             }
             let seg0 = v6.segments()[0];
@@ -78,11 +78,42 @@ fn classify(ip: IpAddr) -> (Option<&'static str>, Option<&'static str>) {
                 (None, Some("private (unique local)"))
             } else if seg0 & 0xffc0 == 0xfe80 {
                 (None, Some("link-local"))
+            } else if v6.segments()[..3] == [0x64, 0xff9b, 1] {
+                // RFC 8215 local-use NAT64: the operator picks where the IPv4 sits.
+                (None, Some("private (local-use NAT64)"))
+            } else if v6.segments()[..2] == [0x2001, 0] {
+                // Teredo tunnels to an obfuscated IPv4 address behind a relay.
+                (None, Some("Teredo tunnel"))
             } else {
                 (None, None)
             }
         }
     }
+}
+
+/// The IPv4 address an IPv6 address stands for, where its form embeds one, so
+/// that `::ffff:127.0.0.1`, `::127.0.0.1`, `64:ff9b::7f00:1` and `2002:7f00:1::`
+/// are all judged as 127.0.0.1 is:
+/// - IPv4-mapped `::ffff:a.b.c.d/96` and IPv4-compatible `::a.b.c.d/96` (deprecated,
+///   but stacks still route it); `::` and `::1` keep their IPv6 meaning;
+/// - NAT64 well-known prefix `64:ff9b::/96` (RFC 6052): the last 32 bits;
+/// - 6to4 `2002::/16` (RFC 3056): bits 16 to 48.
+pub fn embedded_ipv4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    if s[..6] == [0; 6] && !ip.is_unspecified() && !ip.is_loopback() {
+        return Some(v4(s[6], s[7]));
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return Some(v4(s[6], s[7]));
+    }
+    if s[0] == 0x2002 {
+        return Some(v4(s[1], s[2]));
+    }
+    None
 }
 
 fn classify_v4(ip: Ipv4Addr) -> (Option<&'static str>, Option<&'static str>) {
@@ -198,6 +229,71 @@ mod tests {
         }
         for ip in ["93.184.216.34", "172.32.0.1", "2606:4700::1111", "8.8.8.8"] {
             assert_eq!(class(ip, &PRODUCTION), None, "{ip} is public");
+        }
+    }
+
+    #[test]
+    fn ipv6_forms_that_embed_an_ipv4_address_are_classified_by_it() {
+        for (ip, want) in [
+            // IPv4-compatible
+            ("::127.0.0.1", "loopback"),
+            ("::10.0.0.1", "private"),
+            ("::169.254.169.254", "cloud metadata"),
+            // NAT64 well-known prefix
+            ("64:ff9b::127.0.0.1", "loopback"),
+            ("64:ff9b::7f00:1", "loopback"),
+            ("64:ff9b::192.168.0.1", "private"),
+            ("64:ff9b::a9fe:a9fe", "cloud metadata"),
+            // 6to4
+            ("2002:7f00:1::", "loopback"),
+            ("2002:a00:1::1", "private"),
+            ("2002:a9fe:a9fe::", "cloud metadata"),
+            ("2002:0:0::1", "unspecified"),
+            // IPv4-mapped, as before
+            ("::ffff:10.1.2.3", "private"),
+            // Local-use NAT64 and Teredo hide where they lead.
+            ("64:ff9b:1::a00:1", "private (local-use NAT64)"),
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo tunnel"),
+        ] {
+            assert_eq!(class(ip, &PRODUCTION), Some(want), "{ip}");
+        }
+        // The metadata service stays refused however it is spelled.
+        for ip in [
+            "::169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "2002:a9fe:a9fe::",
+        ] {
+            assert_eq!(class(ip, &LOCAL), Some("cloud metadata"), "{ip}");
+        }
+        // The same forms around a public IPv4 address are public.
+        for ip in ["::8.8.8.8", "64:ff9b::808:808", "2002:808:808::1"] {
+            assert_eq!(class(ip, &PRODUCTION), None, "{ip}");
+        }
+        assert_eq!(
+            embedded_ipv4("64:ff9b::7f00:1".parse().unwrap()),
+            Some(Ipv4Addr::LOCALHOST)
+        );
+        assert_eq!(embedded_ipv4("::1".parse().unwrap()), None);
+        assert_eq!(embedded_ipv4("2606:4700::1111".parse().unwrap()), None);
+    }
+
+    #[tokio::test]
+    async fn urls_with_ipv6_transition_literals_are_refused() {
+        for url in [
+            "https://[::127.0.0.1]/hook",
+            "https://[64:ff9b::7f00:1]/hook",
+            "https://[2002:7f00:1::]/hook",
+        ] {
+            assert!(
+                matches!(
+                    check(url, &PRODUCTION).await,
+                    Err(Refused::Forbidden {
+                        class: "loopback",
+                        ..
+                    })
+                ),
+                "{url}"
+            );
         }
     }
 

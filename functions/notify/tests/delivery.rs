@@ -270,3 +270,87 @@ async fn waits_beyond_the_queue_cap_are_redelayed_until_due() {
     assert_eq!(hops, 8, "2 h is eight 900 s delays");
     assert_eq!(clock.now(), t0 + chrono::Duration::hours(2));
 }
+
+/// An endpoint that accepts connections and never answers.
+async fn tarpit() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        // Bounded: the test sends a handful of requests.
+        for _ in 0..64 {
+            match listener.accept().await {
+                Ok((socket, _)) => held.push(socket),
+                Err(_) => break,
+            }
+        }
+        std::future::pending::<()>().await;
+    });
+    (format!("http://{addr}/hook"), task)
+}
+
+#[tokio::test]
+async fn a_tenant_whose_endpoint_hangs_does_not_delay_another_tenants_webhook() {
+    let config = NotifyConfig {
+        schedule: vec![Duration::ZERO],
+        ..local_config()
+    };
+    assert!(config.request_timeout >= Duration::from_secs(5));
+    let stack = std::sync::Arc::new(Stack::new(config).await);
+    stack.add_secret("slow").await;
+    stack.add_secret("acme").await;
+    let (tarpit_url, _tarpit) = tarpit().await;
+    let receiver = Receiver::start(0, false).await;
+    // Six of the slow tenant's events first, each hanging until the timeout.
+    for n in ['1', '2', '3', '4', '5', '6'] {
+        let mut preview = ready_preview(n, &tarpit_url);
+        preview.tenant = likeness_core::TenantId::new("slow");
+        stack
+            .notifier
+            .emit(&preview, &[], &[], &FakeBlobs)
+            .await
+            .unwrap();
+    }
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let worker = {
+        let stack = stack.clone();
+        tokio::spawn(async move {
+            stack
+                .notifier
+                .serve(async {
+                    let _ = stop_rx.await;
+                })
+                .await
+        })
+    };
+    // Let the slow tenant's attempts get stuck in the tarpit.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let preview = ready_preview('a', &receiver.url);
+    let queued_at = std::time::Instant::now();
+    stack
+        .notifier
+        .emit(&preview, &[], &[], &FakeBlobs)
+        .await
+        .unwrap();
+    let deadline = queued_at + Duration::from_secs(5);
+    while receiver.requests().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other tenant's webhook was held up behind the tarpit"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let delay = queued_at.elapsed();
+    eprintln!("other tenant's webhook arrived after {delay:?}");
+    assert!(
+        delay < Duration::from_secs(1),
+        "the other tenant's webhook took {delay:?}"
+    );
+    // The slow tenant's attempts are still hanging, none recorded yet.
+    for n in ['1', '2', '3', '4', '5', '6'] {
+        let id = likeness_core::PreviewId::new(format!("pv_{}", n.to_string().repeat(32)));
+        assert!(stack.attempts(&id).await.is_empty());
+    }
+    stop_tx.send(()).unwrap();
+    worker.abort();
+}

@@ -273,6 +273,20 @@ impl Blobs for S3Blobs {
             .map_err(|e| port_error(&format!("presign get {key}"), e))?;
         Ok(to_port(&presigned, expires_at))
     }
+
+    async fn size(&self, key: &str) -> PortResult<u64> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| port_error(&format!("head {key}"), e))?;
+        let length = head.content_length().unwrap_or_default();
+        u64::try_from(length)
+            .map_err(|_| PortError::Backend(format!("head {key}: negative length {length}")))
+    }
 }
 
 #[cfg(test)]

@@ -36,6 +36,12 @@ pub trait Blobs: Send + Sync {
         expires_in: Duration,
     ) -> PortResult<PresignedRequest>;
     async fn presign_get(&self, key: &str, expires_in: Duration) -> PortResult<PresignedRequest>;
+    /// The object's size in bytes; `PortError::NotFound` when there is none.
+    /// Adapters that can ask for the size alone (S3's HEAD) should: this
+    /// default reads the whole object.
+    async fn size(&self, key: &str) -> PortResult<u64> {
+        Ok(self.get(key).await?.len() as u64)
+    }
 }
 
 /// Preview records. Every status change is a conditional write on the current

@@ -5,21 +5,30 @@
 //! [`notifying`] adds the S3→SQS `ObjectCreated` events. Clients use the real AWS SDK
 //! with path-style addressing (`http://127.0.0.1:PORT/bucket/key`).
 //!
-//! s3s has no body-size or rate limits, so the server only ever binds loopback.
+//! s3s has no body-size or rate limits, so the server only ever binds loopback,
+//! and the connection layer here adds what a slow or greedy client needs
+//! ([`ServerLimits`]): a header read timeout (which also closes idle
+//! connections), a body stall timeout, a cap on connections and on header size.
 
+mod keys;
 mod notifying;
 
 pub use notifying::EventTarget;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use notifying::NotifyingFs;
 use s3s::auth::SimpleAuth;
 use s3s::service::{S3Service, S3ServiceBuilder};
+use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::sync::Semaphore;
+
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -42,6 +51,34 @@ pub struct ObjectServerConfig {
     /// 0 picks a free port; see [`ObjectServer::addr`].
     pub port: u16,
     pub events: Option<EventTarget>,
+}
+
+/// What one client may take from the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// A request head must arrive within this; idle keep-alive connections close after it.
+    pub header_read_timeout: Duration,
+    /// An upload that sends nothing for this long is abandoned (nothing is stored).
+    pub body_stall_timeout: Duration,
+    /// A whole request, upload included: a 25 MiB photo at 1 Mbit/s takes ~210 s.
+    pub request_timeout: Duration,
+    pub max_connections: usize,
+    /// hyper's read buffer, which a request head must fit in (at least 8 KiB).
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            body_stall_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(300),
+            max_connections: 512,
+            max_header_bytes: 16 * 1024,
+            max_headers: 64,
+        }
+    }
 }
 
 #[derive(Debug, Error)]
@@ -70,6 +107,13 @@ pub struct ObjectServer {
 
 impl ObjectServer {
     pub async fn start(config: ObjectServerConfig) -> Result<Self, ObjectServerError> {
+        Self::start_with_limits(config, ServerLimits::default()).await
+    }
+
+    pub async fn start_with_limits(
+        config: ObjectServerConfig,
+        limits: ServerLimits,
+    ) -> Result<Self, ObjectServerError> {
         validate(&config)?;
         let root = prepare_root(&config)?;
         let fs = s3s_fs::FileSystem::new(&root)
@@ -95,7 +139,7 @@ impl ObjectServer {
                 source,
             })?;
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(serve(listener, service, stopped));
+        let task = tokio::spawn(serve(listener, service, limits, stopped));
         info!(%addr, root = %root.display(), "object server listening");
         Ok(Self {
             addr,
@@ -136,20 +180,110 @@ impl Drop for ObjectServer {
     }
 }
 
-async fn serve(listener: TcpListener, service: S3Service, mut stopped: oneshot::Receiver<()>) {
-    let conn_builder = ConnBuilder::new(TokioExecutor::new());
+/// A body error s3s can carry (it wants a concrete `std::error::Error`).
+#[derive(Debug, Error)]
+#[error("request body: {0}")]
+struct BodyError(String);
+
+/// A request body that fails when no bytes arrive for `stall`. It passes the
+/// body's size hint on: s3s reads the declared length from it.
+struct StallBody {
+    inner: Pin<Box<hyper::body::Incoming>>,
+    stall: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl StallBody {
+    fn new(inner: hyper::body::Incoming, stall: Duration) -> Self {
+        Self {
+            inner: Box::pin(inner),
+            stall,
+            sleep: Box::pin(tokio::time::sleep(stall)),
+        }
+    }
+}
+
+impl http_body::Body for StallBody {
+    type Data = bytes::Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        match self.inner.as_mut().poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let deadline = tokio::time::Instant::now() + self.stall;
+                self.sleep.as_mut().reset(deadline);
+                Poll::Ready(frame.map(|f| f.map_err(|e| BodyError(e.to_string()))))
+            }
+            Poll::Pending => match self.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(BodyError(format!(
+                    "no bytes for {:?}",
+                    self.stall
+                ))))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+async fn serve(
+    listener: TcpListener,
+    service: S3Service,
+    limits: ServerLimits,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_headers(limits.max_headers);
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
+    let (stall, total) = (limits.body_stall_timeout, limits.request_timeout);
     loop {
+        let permit = tokio::select! {
+            _ = &mut stopped => break,
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
         tokio::select! {
             _ = &mut stopped => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let conn = conn_builder.serve_connection(TokioIo::new(stream), service.clone());
-                    let conn = graceful.watch(conn.into_owned());
+                    let s3 = service.clone();
+                    let handler = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let mut s3 = s3.clone();
+                        // The stall timeout ends an upload that stops sending; the
+                        // total bounds one that trickles.
+                        let req = req.map(|b| StallBody::new(b, stall));
+                        async move {
+                            match tokio::time::timeout(total, tower::Service::call(&mut s3, req)).await {
+                                Ok(r) => r,
+                                Err(_) => Err(s3s::HttpError::new(Box::new(BodyError(
+                                    "request took too long".into(),
+                                )))),
+                            }
+                        }
+                    });
+                    let conn = http.serve_connection(TokioIo::new(stream), handler);
+                    let conn = graceful.watch(conn);
                     tokio::spawn(async move {
                         if let Err(e) = conn.await {
                             debug!(%peer, error = %e, "object server connection ended with an error");
                         }
+                        drop(permit);
                     });
                 }
                 Err(e) => {

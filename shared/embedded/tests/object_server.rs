@@ -496,3 +496,288 @@ async fn bad_configurations_are_refused_with_a_reason() {
         .unwrap_err();
     assert!(err.to_string().contains("event bucket"), "{err}");
 }
+
+/// Every file under `dir`, relative to it, hidden metadata included.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn keys_with_dot_segments_or_escaping_the_bucket_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path(), Arc::default()).await;
+    let before = files_under(dir.path());
+    for key in [
+        "../x",
+        "a/../../likeness-other/x",
+        "uploads/../../escape",
+        "./x",
+        "a/./b",
+        "a/..",
+        "..",
+        ".",
+        "a//b",
+        "/abs",
+        "a\\..\\..\\x",
+        "nul\0byte",
+    ] {
+        let put = stack.blobs.put(key, b"evil".to_vec(), "image/png").await;
+        assert!(
+            matches!(put, Err(PortError::Invalid(_))),
+            "{key:?} was not refused as invalid: {put:?}"
+        );
+        let get = stack.blobs.get(key).await;
+        assert!(
+            matches!(get, Err(PortError::Invalid(_))),
+            "{key:?}: {get:?}"
+        );
+    }
+    // Nothing was written anywhere under the root, in any bucket or beside them.
+    assert_eq!(files_under(dir.path()), before);
+    assert!(stack.blobs.list("").await.unwrap().is_empty());
+    // Ordinary keys, dots inside names included, still work.
+    for key in [
+        "a/b.c/d..e",
+        "previews/acme/pv_1/oil-1.webp",
+        ".hidden-ok/x",
+    ] {
+        stack.blobs.put(key, vec![1], "image/png").await.unwrap();
+        assert_eq!(stack.blobs.get(key).await.unwrap(), vec![1]);
+    }
+}
+
+#[tokio::test]
+async fn deleting_an_object_deletes_its_metadata_and_md5() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path(), Arc::default()).await;
+    let before = files_under(dir.path());
+    let photo = photo();
+    stack
+        .blobs
+        .put(UPLOAD_KEY, photo.clone(), "image/jpeg")
+        .await
+        .unwrap();
+    stack
+        .blobs
+        .put("work/pv_1/a.png", vec![1, 2], "image/png")
+        .await
+        .unwrap();
+    let md5_hex = {
+        // The photo's MD5 is its ETag; it must not survive the photo anywhere on disk.
+        let all: Vec<u8> = files_under(dir.path())
+            .iter()
+            .flat_map(|f| std::fs::read(dir.path().join(f)).unwrap())
+            .collect();
+        let text = String::from_utf8_lossy(&all).into_owned();
+        let etag = text
+            .split('"')
+            .find(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_owned);
+        etag.expect("the store keeps the photo's MD5 while the photo exists")
+    };
+    stack.blobs.delete(UPLOAD_KEY).await.unwrap();
+    stack.blobs.delete("work/pv_1/a.png").await.unwrap();
+    let after = files_under(dir.path());
+    assert_eq!(after, before, "files left behind after delete");
+    for f in &after {
+        let text =
+            String::from_utf8_lossy(&std::fs::read(dir.path().join(f)).unwrap()).into_owned();
+        assert!(!text.contains(&md5_hex), "{f} still holds the MD5");
+    }
+    // Batch deletes clean up the same way.
+    let keys = ["work/pv_2/a.png", "work/pv_2/b.png"];
+    for key in keys {
+        stack.blobs.put(key, vec![3], "image/png").await.unwrap();
+    }
+    let client = sdk_client(&stack.server);
+    let objects = keys
+        .iter()
+        .map(|k| {
+            aws_sdk_s3::types::ObjectIdentifier::builder()
+                .key(*k)
+                .build()
+                .unwrap()
+        })
+        .collect::<Vec<_>>();
+    client
+        .delete_objects()
+        .bucket(BUCKET)
+        .delete(
+            aws_sdk_s3::types::Delete::builder()
+                .set_objects(Some(objects))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(files_under(dir.path()), before);
+}
+
+fn sdk_client(server: &ObjectServer) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .endpoint_url(server.endpoint_url())
+        .region(aws_sdk_s3::config::Region::new(REGION))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            ACCESS_KEY, SECRET_KEY, None, None, "test",
+        ))
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// Reads until the server closes or `limit` passes: (what came, when it closed).
+async fn read_until_closed(
+    stream: &mut tokio::net::TcpStream,
+    limit: Duration,
+) -> (String, Option<Duration>) {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = limit.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return (
+                    String::from_utf8_lossy(&got).into_owned(),
+                    Some(started.elapsed()),
+                );
+            }
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&got).into_owned(), None),
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_clients_and_stalled_uploads_are_cut_off_and_store_nothing() {
+    use likeness_embedded::object_server::ServerLimits;
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let queue: Arc<MemQueue> = Arc::default();
+    let server = ObjectServer::start_with_limits(
+        ObjectServerConfig {
+            root: dir.path().to_path_buf(),
+            buckets: vec![BUCKET.into()],
+            access_key: ACCESS_KEY.into(),
+            secret_key: SECRET_KEY.into(),
+            region: REGION.into(),
+            port: 0,
+            events: Some(EventTarget {
+                bucket: BUCKET.into(),
+                prefix: "uploads/".into(),
+                queue: queue.clone(),
+                queue_name: QUEUE.into(),
+            }),
+        },
+        ServerLimits {
+            header_read_timeout: Duration::from_millis(300),
+            body_stall_timeout: Duration::from_millis(300),
+            request_timeout: Duration::from_secs(5),
+            max_connections: 8,
+            max_header_bytes: 8 * 1024,
+            max_headers: 32,
+        },
+    )
+    .await
+    .unwrap();
+    let blobs = S3Blobs::for_endpoint(&endpoint(&server, SECRET_KEY), BUCKET);
+    let photo = photo();
+    let presigned = presign_photo_put(&blobs, photo.len()).await;
+    let url = reqwest::Url::parse(&presigned.url).unwrap();
+    let target = format!("{}?{}", url.path(), url.query().unwrap());
+
+    // Half a photo under a correctly signed URL, then silence.
+    let mut upload = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let mut head = format!("PUT {target} HTTP/1.1\r\nhost: {}\r\n", server.addr());
+    for (name, value) in &presigned.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    upload.write_all(head.as_bytes()).await.unwrap();
+    upload.write_all(&photo[..photo.len() / 2]).await.unwrap();
+    // A slow-loris client and an idle one.
+    let mut slow = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    slow.write_all(b"GET /likeness/x HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let mut idle = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    for (what, stream) in [
+        ("upload", &mut upload),
+        ("slow", &mut slow),
+        ("idle", &mut idle),
+    ] {
+        let (text, closed) = read_until_closed(stream, Duration::from_secs(4)).await;
+        let closed = closed.unwrap_or_else(|| panic!("{what}: still open after 4 s"));
+        assert!(
+            closed < Duration::from_secs(2),
+            "{what}: held for {closed:?}"
+        );
+        assert!(
+            !text.starts_with("HTTP/1.1 200"),
+            "{what}: answered {text:?}"
+        );
+    }
+    assert_not_stored(blobs.get(UPLOAD_KEY).await);
+    assert!(
+        queue.events().is_empty(),
+        "a cut-off upload is not announced"
+    );
+
+    // Oversized headers are refused.
+    let mut big = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let request = format!(
+        "GET /likeness/x HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let _ = big.write_all(request.as_bytes()).await;
+    let (text, closed) = read_until_closed(&mut big, Duration::from_secs(3)).await;
+    assert!(closed.is_some());
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 431"),
+        "{text:?}"
+    );
+
+    // And the server still serves whole requests.
+    blobs
+        .put(UPLOAD_KEY, photo.clone(), "image/jpeg")
+        .await
+        .unwrap();
+    assert_eq!(blobs.get(UPLOAD_KEY).await.unwrap(), photo);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_objects_size_is_read_without_fetching_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path(), Arc::default()).await;
+    let photo = photo();
+    stack
+        .blobs
+        .put(UPLOAD_KEY, photo.clone(), "image/jpeg")
+        .await
+        .unwrap();
+    assert_eq!(
+        stack.blobs.size(UPLOAD_KEY).await.unwrap(),
+        photo.len() as u64
+    );
+    assert!(matches!(
+        stack.blobs.size("previews/acme/pv_1/none.webp").await,
+        Err(PortError::NotFound(_))
+    ));
+}

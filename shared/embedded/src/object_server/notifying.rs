@@ -1,7 +1,14 @@
 //! `s3s_fs::FileSystem` with S3 event notifications: S3 itself pushes an
 //! `ObjectCreated` record to SQS after a write; s3s-fs has no notifications, so this
 //! wrapper delegates every operation and emits the record after a successful write.
+//!
+//! It also does what s3s-fs leaves out: every bucket and key is checked before it
+//! reaches the filesystem ([`super::keys`]), and deleting an object deletes the
+//! attributes and checksums s3s-fs keeps beside it (the photo's MD5 among them).
 
+use super::keys::{check_bucket, check_copy_source, check_key};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use likeness_core::ports::Queue;
 use likeness_core::s3_event::{S3EventNotification, S3EventRecord};
@@ -133,6 +140,40 @@ impl NotifyingFs {
     }
 }
 
+impl NotifyingFs {
+    /// Removes the side files s3s-fs 0.14 keeps for `bucket/key` in the root:
+    /// `.bucket-{b64}.object-{b64}.metadata.json` (content type, user metadata) and
+    /// `.internal.json` (ETag = MD5, checksums). Missing files are fine: the object
+    /// may have had none, or a retried delete got there first.
+    async fn forget_object(&self, bucket: &str, key: &str) -> S3Result<()> {
+        let stem = format!(
+            ".bucket-{}.object-{}",
+            URL_SAFE_NO_PAD.encode(bucket),
+            URL_SAFE_NO_PAD.encode(key)
+        );
+        for suffix in [".metadata.json", ".internal.json"] {
+            let path = self.root.join(format!("{stem}{suffix}"));
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    error!(bucket, key, error = %e, "object deleted but its metadata was not");
+                    return Err(s3_error!(
+                        InternalError,
+                        "object deleted but its metadata could not be; retry the delete"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check(bucket: &str, key: &str) -> S3Result<()> {
+    check_bucket(bucket)?;
+    check_key(key)
+}
+
 #[async_trait::async_trait]
 impl S3 for NotifyingFs {
     async fn put_object(
@@ -142,6 +183,7 @@ impl S3 for NotifyingFs {
         let bucket = req.input.bucket.clone();
         let key = req.input.key.clone();
         let length = req.input.content_length;
+        check(&bucket, &key)?;
         let resp = self.fs.put_object(req).await?;
         self.emit(
             "ObjectCreated:Put",
@@ -160,6 +202,7 @@ impl S3 for NotifyingFs {
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let bucket = req.input.bucket.clone();
         let key = req.input.key.clone();
+        check(&bucket, &key)?;
         let resp = self.fs.complete_multipart_upload(req).await?;
         self.emit(
             "ObjectCreated:CompleteMultipartUpload",
@@ -186,6 +229,8 @@ impl S3 for NotifyingFs {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
+        check(&req.input.bucket, &req.input.key)?;
+        check_copy_source(&req.input.copy_source)?;
         self.fs.copy_object(req).await
     }
 
@@ -200,14 +245,30 @@ impl S3 for NotifyingFs {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        self.fs.delete_object(req).await
+        let bucket = req.input.bucket.clone();
+        let key = req.input.key.clone();
+        check(&bucket, &key)?;
+        let resp = self.fs.delete_object(req).await?;
+        self.forget_object(&bucket, &key).await?;
+        Ok(resp)
     }
 
     async fn delete_objects(
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        self.fs.delete_objects(req).await
+        let bucket = req.input.bucket.clone();
+        check_bucket(&bucket)?;
+        for object in &req.input.delete.objects {
+            check_key(&object.key)?;
+        }
+        let resp = self.fs.delete_objects(req).await?;
+        for deleted in resp.output.deleted.iter().flatten() {
+            if let Some(key) = &deleted.key {
+                self.forget_object(&bucket, key).await?;
+            }
+        }
+        Ok(resp)
     }
 
     async fn get_bucket_location(
@@ -221,6 +282,7 @@ impl S3 for NotifyingFs {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
+        check(&req.input.bucket, &req.input.key)?;
         self.fs.get_object(req).await
     }
 
@@ -235,6 +297,7 @@ impl S3 for NotifyingFs {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
+        check(&req.input.bucket, &req.input.key)?;
         self.fs.head_object(req).await
     }
 
@@ -263,6 +326,7 @@ impl S3 for NotifyingFs {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        check(&req.input.bucket, &req.input.key)?;
         self.fs.create_multipart_upload(req).await
     }
 
@@ -270,6 +334,7 @@ impl S3 for NotifyingFs {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
+        check(&req.input.bucket, &req.input.key)?;
         self.fs.upload_part(req).await
     }
 
@@ -277,6 +342,8 @@ impl S3 for NotifyingFs {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        check(&req.input.bucket, &req.input.key)?;
+        check_copy_source(&req.input.copy_source)?;
         self.fs.upload_part_copy(req).await
     }
 
@@ -284,6 +351,7 @@ impl S3 for NotifyingFs {
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
+        check(&req.input.bucket, &req.input.key)?;
         self.fs.list_parts(req).await
     }
 
@@ -291,6 +359,7 @@ impl S3 for NotifyingFs {
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        check(&req.input.bucket, &req.input.key)?;
         self.fs.abort_multipart_upload(req).await
     }
 }
