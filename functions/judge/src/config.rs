@@ -6,7 +6,7 @@
 //! the score thresholds stay comparable across styles.
 
 use likeness_core::Style;
-use likeness_render::Signature;
+use likeness_vision::signature::Signature;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -72,7 +72,7 @@ pub struct StyleQa {
     /// Diffusion retries: identity-adapter scale rises by this much, not above `max_identity_scale`.
     pub identity_scale_step: f32,
     pub max_identity_scale: f32,
-    /// The style's statistical signature, likeness-render's `Signature` bounds
+    /// The style's statistical signature, likeness-vision's `Signature` bounds
     /// (`white_fraction_min`, `colours_max`, ...), kept as the catalogue wrote it.
     pub signature: toml::Table,
 }

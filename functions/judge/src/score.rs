@@ -598,7 +598,7 @@ fn style_check(
             );
         }
     };
-    let m = likeness_render::measure(photo, render);
+    let m = likeness_vision::signature::measure(photo, render);
     let measures = BTreeMap::from([
         ("white_fraction".to_owned(), m.white_fraction),
         ("dark_fraction".to_owned(), m.dark_fraction),

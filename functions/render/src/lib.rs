@@ -6,7 +6,6 @@ pub mod diffusion;
 pub mod engine;
 pub mod landmarks;
 pub mod sheet;
-pub mod signature;
 pub mod worker;
 
 pub use classic::{ClassicEngine, params::ClassicParams, params::Medium};
@@ -15,4 +14,6 @@ pub use engine::{
     MAX_VARIATIONS, RenderError, RenderRequest, engine_from_env,
 };
 pub use landmarks::{FaceLandmarks, add_landmarks};
-pub use signature::{Measures, Signature, measure};
+/// Style signatures live with the other image measurements in `likeness-vision`,
+/// where QA reads them without depending on the renderer.
+pub use likeness_vision::signature::{self, Measures, Signature, measure};

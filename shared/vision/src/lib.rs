@@ -10,8 +10,10 @@ pub mod decode;
 pub mod faces;
 mod jpeg;
 pub mod metrics;
+pub mod raster;
 pub mod resize;
 pub mod saliency;
+pub mod signature;
 pub mod sniff;
 
 pub use analysis::{

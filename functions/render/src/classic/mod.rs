@@ -9,7 +9,7 @@ mod noise;
 mod paint;
 pub mod params;
 mod print;
-pub(crate) mod raster;
+pub(crate) use likeness_vision::raster;
 mod strokes;
 
 use crate::engine::{Candidate, Engine, FaceHint, IdentityHints, RenderError, RenderRequest};

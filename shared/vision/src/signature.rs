@@ -3,7 +3,7 @@
 //! Declared in the catalogue's `qa.signature` table; checked by tests and usable
 //! by the judge. Measures are scale-aware: band sizes follow the image's long side.
 
-use crate::classic::raster::{Plane, Rgb, box_blur, gauss, gradients, luma};
+use crate::raster::{Plane, Rgb, box_blur, gauss, gradients, luma};
 use image::RgbImage;
 use serde::Deserialize;
 
