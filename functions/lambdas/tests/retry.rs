@@ -124,6 +124,8 @@ async fn a_likeness_miss_reaches_the_diffusion_engine_as_more_identity_and_less_
     assert!((request.strength - 0.5).abs() < 1e-6);
     assert_eq!(request.identity_scale, Some(next.identity_scale.unwrap()));
     let sampled = engine.img2img_request(&request);
+    // The order's subject names the prompt, though no face hint was passed.
+    assert!(sampled.prompt.contains("a person"), "{}", sampled.prompt);
     assert!(
         (sampled.ip_scale - 0.8).abs() < 1e-6,
         "{}",

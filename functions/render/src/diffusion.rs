@@ -118,12 +118,19 @@ fn to_box(rect: Rect, width: u32, height: u32) -> Option<SubjectBox> {
     })
 }
 
-/// The phrase `{subject}` stands for in a style's prompt.
+/// The phrase `{subject}` stands for in a style's prompt: the order's subject,
+/// so a person whose face the detector missed is still prompted as a person.
 fn subject_phrase(request: &RenderRequest) -> &'static str {
-    match request.identity.faces.len() {
-        0 => "a beloved pet",
-        1 => "a person",
-        _ => "a couple",
+    use likeness_core::SubjectKind;
+    match request.subject {
+        Some(SubjectKind::Person) => "a person",
+        Some(SubjectKind::Couple) => "a couple",
+        Some(SubjectKind::Pet) => "a beloved pet",
+        None => match request.identity.faces.len() {
+            0 => "a beloved pet",
+            1 => "a person",
+            _ => "a couple",
+        },
     }
 }
 

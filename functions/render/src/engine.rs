@@ -43,6 +43,9 @@ pub struct RenderRequest {
     /// Weight of the subject's identity against the prompt, for engines that
     /// condition on it (diffusion's IP-Adapter scale); `None`: the engine's default.
     pub identity_scale: Option<f32>,
+    /// What the customer ordered a portrait of; `None` when not known (the
+    /// faces found then decide).
+    pub subject: Option<likeness_core::SubjectKind>,
 }
 
 impl RenderRequest {
@@ -58,6 +61,7 @@ impl RenderRequest {
             variations: 1,
             long_side: DEFAULT_LONG_SIDE,
             identity_scale: None,
+            subject: None,
         }
     }
 

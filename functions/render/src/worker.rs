@@ -79,6 +79,7 @@ impl RenderWorker {
             request.strength = strength.clamp(0.0, 1.0);
         }
         request.identity_scale = task.parameters.identity_scale;
+        request.subject = Some(task.subject);
         Ok(request)
     }
 

@@ -56,31 +56,7 @@ pub struct Img2ImgRequest {
     pub guards: Guards,
 }
 
-/// What the judge asks for when a preview failed its likeness check.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct RetryParams {
-    pub seed: Option<u64>,
-    pub strength: Option<f32>,
-    pub ip_scale: Option<f32>,
-}
-
 impl Img2ImgRequest {
-    /// The request to run again: a new seed replaces all seeds, and strength / image
-    /// scale are replaced where given (the judge lowers one and raises the other).
-    pub fn with_retry(&self, r: &RetryParams) -> Img2ImgRequest {
-        let mut next = self.clone();
-        if let Some(s) = r.seed {
-            next.seeds = vec![s];
-        }
-        if let Some(s) = r.strength {
-            next.strength = s;
-        }
-        if let Some(s) = r.ip_scale {
-            next.ip_scale = s;
-        }
-        next
-    }
-
     fn validate(&self) -> Result<(), DiffusionError> {
         let bad = |m: String| Err(DiffusionError::Request(m));
         if self.seeds.is_empty() {
