@@ -6,51 +6,13 @@ use chrono::Utc;
 use likeness_api::{ApiConfig, ApiState, auth, router};
 use likeness_core::cost::{PriceTable, StageUnits};
 use likeness_core::ledger::{Deliveries, MeteredPreview, StageMeter};
-use likeness_core::ports::{Blobs, KeyScope, PresignedRequest, RandomIds, SystemClock};
-use likeness_core::{Catalogue, PortError, PreviewId, StyleId, TenantId};
+use likeness_core::ports::{KeyScope, RandomIds, SystemClock};
+use likeness_core::testing::MemoryBlobs;
+use likeness_core::{Catalogue, PreviewId, StyleId, TenantId};
 use likeness_embedded::{SqliteCosts, SqliteDeliveries, SqliteRecords};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::Duration;
 use tower::ServiceExt;
-
-struct PresignOnly;
-
-#[async_trait::async_trait]
-impl Blobs for PresignOnly {
-    async fn put(&self, _: &str, _: Vec<u8>, _: &str) -> Result<(), PortError> {
-        Ok(())
-    }
-    async fn get(&self, key: &str) -> Result<Vec<u8>, PortError> {
-        Err(PortError::NotFound(key.into()))
-    }
-    async fn delete(&self, _: &str) -> Result<(), PortError> {
-        Ok(())
-    }
-    async fn list(&self, _: &str) -> Result<Vec<String>, PortError> {
-        Ok(vec![])
-    }
-    async fn presign_put(
-        &self,
-        key: &str,
-        ct: &str,
-        len: u64,
-        ttl: Duration,
-    ) -> Result<PresignedRequest, PortError> {
-        Ok(PresignedRequest {
-            url: format!("http://127.0.0.1:1/bucket/{key}"),
-            method: "PUT".into(),
-            headers: vec![
-                ("content-type".into(), ct.into()),
-                ("content-length".into(), len.to_string()),
-            ],
-            expires_at: Utc::now() + chrono::Duration::from_std(ttl).unwrap(),
-        })
-    }
-    async fn presign_get(&self, key: &str, _: Duration) -> Result<PresignedRequest, PortError> {
-        Err(PortError::NotFound(key.into()))
-    }
-}
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -111,7 +73,7 @@ impl Fixture {
         let state = ApiState {
             previews: records.clone(),
             keys: records,
-            blobs: Arc::new(PresignOnly),
+            blobs: Arc::new(MemoryBlobs::default()),
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
             catalogue: Arc::new(Catalogue::builtin()),

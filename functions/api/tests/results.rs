@@ -1,77 +1,16 @@
 //! A ready preview's portraits through `GET /v1/previews/{id}`: presigned GETs
 //! with their expiry, size and format, and no object key outside a signed URL.
 
-use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use likeness_api::{ApiConfig, ApiState, auth, router};
-use likeness_core::ports::{Blobs, KeyScope, PresignedRequest, Previews, RandomIds, SystemClock};
-use likeness_core::{Catalogue, PortError, Preview, TenantId};
+use likeness_core::ports::{Blobs, KeyScope, Previews, RandomIds, SystemClock};
+use likeness_core::testing::MemoryBlobs;
+use likeness_core::{Catalogue, Preview, TenantId};
 use likeness_embedded::{SqliteCosts, SqliteDeliveries, SqliteRecords};
 use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 use tower::ServiceExt;
-
-/// Objects by key (their sizes are what matters here); presigns like S3 does,
-/// with the key inside a signed URL and the expiry asked for.
-#[derive(Default)]
-struct Store {
-    objects: Mutex<HashMap<String, usize>>,
-}
-
-#[async_trait]
-impl Blobs for Store {
-    async fn put(&self, key: &str, bytes: Vec<u8>, _: &str) -> Result<(), PortError> {
-        self.objects.lock().unwrap().insert(key.into(), bytes.len());
-        Ok(())
-    }
-    async fn get(&self, key: &str) -> Result<Vec<u8>, PortError> {
-        let len = *self
-            .objects
-            .lock()
-            .unwrap()
-            .get(key)
-            .ok_or_else(|| PortError::NotFound(key.into()))?;
-        Ok(vec![0; len])
-    }
-    async fn delete(&self, key: &str) -> Result<(), PortError> {
-        self.objects.lock().unwrap().remove(key);
-        Ok(())
-    }
-    async fn list(&self, _: &str) -> Result<Vec<String>, PortError> {
-        Ok(vec![])
-    }
-    async fn presign_put(
-        &self,
-        key: &str,
-        ct: &str,
-        len: u64,
-        ttl: Duration,
-    ) -> Result<PresignedRequest, PortError> {
-        Ok(PresignedRequest {
-            url: format!("https://objects.example/bucket/{key}?X-Amz-Signature=put"),
-            method: "PUT".into(),
-            headers: vec![
-                ("content-type".into(), ct.into()),
-                ("content-length".into(), len.to_string()),
-            ],
-            expires_at: chrono::Utc::now() + chrono::Duration::from_std(ttl).unwrap(),
-        })
-    }
-    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<PresignedRequest, PortError> {
-        Ok(PresignedRequest {
-            url: format!(
-                "https://objects.example/bucket/{key}?X-Amz-Expires={}&X-Amz-Signature=get",
-                ttl.as_secs()
-            ),
-            method: "GET".into(),
-            headers: vec![],
-            expires_at: chrono::Utc::now() + chrono::Duration::from_std(ttl).unwrap(),
-        })
-    }
-}
 
 async fn get(state: &ApiState, uri: &str, key: &str) -> (StatusCode, Value) {
     let request = Request::get(uri)
@@ -108,7 +47,7 @@ async fn a_ready_preview_lists_presigned_urls_with_expiry_size_and_format_and_no
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db.sqlite");
     let records = Arc::new(SqliteRecords::open(&db, Arc::new(SystemClock)).unwrap());
-    let store = Arc::new(Store::default());
+    let store = Arc::new(MemoryBlobs::default());
     let state = ApiState {
         previews: records.clone(),
         keys: records.clone(),

@@ -307,7 +307,7 @@ async fn a_tenant_whose_endpoint_hangs_does_not_delay_another_tenants_webhook() 
         preview.tenant = likeness_core::TenantId::new("slow");
         stack
             .notifier
-            .emit(&preview, &[], &[], &FakeBlobs)
+            .emit(&preview, &[], &[], &MemoryBlobs::default())
             .await
             .unwrap();
     }
@@ -329,7 +329,7 @@ async fn a_tenant_whose_endpoint_hangs_does_not_delay_another_tenants_webhook() 
     let queued_at = std::time::Instant::now();
     stack
         .notifier
-        .emit(&preview, &[], &[], &FakeBlobs)
+        .emit(&preview, &[], &[], &MemoryBlobs::default())
         .await
         .unwrap();
     let deadline = queued_at + Duration::from_secs(5);

@@ -1,18 +1,17 @@
 //! The embedded object server over real HTTP on loopback: the AWS SDK (through
 //! `S3Blobs`) presigns and writes, reqwest plays the customer's browser.
 
-use async_trait::async_trait;
 use chrono::Utc;
 use likeness_aws::{S3Blobs, S3Endpoint};
 use likeness_core::PortError;
 use likeness_core::error::PortResult;
-use likeness_core::ports::{Blobs, ManualClock, PresignedRequest, Queue, QueueMessage};
+use likeness_core::ports::{Blobs, ManualClock, PresignedRequest};
 use likeness_core::s3_event::S3EventNotification;
+use likeness_core::testing::MemQueue;
 use likeness_embedded::object_server::{EventTarget, ObjectServer, ObjectServerConfig};
 use reqwest::StatusCode;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 const BUCKET: &str = "likeness";
@@ -23,67 +22,16 @@ const SECRET_KEY: &str = "likeness-test-secret";
 const REGION: &str = "us-east-1";
 const UPLOAD_KEY: &str = "uploads/acme/pv_0123456789abcdef0123456789abcdef/photo";
 
-/// Records what the server sends; can be told to fail.
-#[derive(Default)]
-struct MemQueue {
-    sent: Mutex<Vec<(String, String)>>,
-    failing: AtomicBool,
-}
-
-impl MemQueue {
-    fn events(&self) -> Vec<S3EventNotification> {
-        self.sent
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(queue, body)| {
-                assert_eq!(queue, QUEUE);
-                serde_json::from_str(body).expect("event body is an S3 notification")
-            })
-            .collect()
-    }
-}
-
-#[async_trait]
-impl Queue for MemQueue {
-    async fn send(&self, queue: &str, body: &str, _delay: Duration) -> PortResult<String> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(PortError::Unavailable("queue is down".into()));
-        }
-        let mut sent = self.sent.lock().unwrap();
-        sent.push((queue.to_owned(), body.to_owned()));
-        Ok(format!("m{}", sent.len()))
-    }
-
-    async fn receive(
-        &self,
-        queue: &str,
-        max_messages: usize,
-        _visibility: Duration,
-        _wait: Duration,
-    ) -> PortResult<Vec<QueueMessage>> {
-        let sent = self.sent.lock().unwrap();
-        Ok(sent
-            .iter()
-            .enumerate()
-            .filter(|(_, (q, _))| q == queue)
-            .take(max_messages)
-            .map(|(i, (_, body))| QueueMessage {
-                id: format!("m{}", i + 1),
-                body: body.clone(),
-                receipt_handle: format!("r{}", i + 1),
-                receive_count: 1,
-            })
-            .collect())
-    }
-
-    async fn delete(&self, _queue: &str, _receipt_handle: &str) -> PortResult<()> {
-        Ok(())
-    }
-
-    async fn change_visibility(&self, _: &str, _: &str, _: Duration) -> PortResult<()> {
-        Ok(())
-    }
+/// The S3 notifications the server sent, in order.
+fn sent_events(queue: &MemQueue) -> Vec<S3EventNotification> {
+    queue
+        .sent()
+        .iter()
+        .map(|(name, body)| {
+            assert_eq!(name, QUEUE);
+            serde_json::from_str(body).expect("event body is an S3 notification")
+        })
+        .collect()
 }
 
 struct Stack {
@@ -214,7 +162,7 @@ async fn presigned_put_of_a_real_photo_is_stored_and_announced_once() {
     let (status, body) = send(&stack.http, &presigned, &presigned.url, None, photo.clone()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    let events = stack.queue.events();
+    let events = sent_events(&stack.queue);
     assert_eq!(events.len(), 1, "one event per object: {events:?}");
     let record = &events[0].records[0];
     assert_eq!(events[0].records.len(), 1);
@@ -238,7 +186,7 @@ async fn presigned_put_of_a_real_photo_is_stored_and_announced_once() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.bytes().await.unwrap().as_ref(), photo.as_slice());
     // Reading sends nothing.
-    assert_eq!(stack.queue.events().len(), 1);
+    assert_eq!(sent_events(&stack.queue).len(), 1);
     stack.server.shutdown().await.unwrap();
 }
 
@@ -258,7 +206,7 @@ async fn a_changed_signature_character_is_refused() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(body.contains("SignatureDoesNotMatch"), "{body}");
     assert_not_stored(stack.blobs.get(UPLOAD_KEY).await);
-    assert!(stack.queue.events().is_empty());
+    assert!(sent_events(&stack.queue).is_empty());
 }
 
 #[tokio::test]
@@ -277,7 +225,7 @@ async fn another_content_type_is_refused() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_not_stored(stack.blobs.get(UPLOAD_KEY).await);
-    assert!(stack.queue.events().is_empty());
+    assert!(sent_events(&stack.queue).is_empty());
 }
 
 #[tokio::test]
@@ -297,7 +245,7 @@ async fn another_length_is_refused() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 
     assert_not_stored(stack.blobs.get(UPLOAD_KEY).await);
-    assert!(stack.queue.events().is_empty());
+    assert!(sent_events(&stack.queue).is_empty());
     // The same URL with the signed length still works: only the length was wrong.
     let (status, body) = send(&stack.http, &presigned, &presigned.url, None, photo).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -326,7 +274,7 @@ async fn an_expired_url_is_refused() {
         StatusCode::FORBIDDEN
     );
     assert_not_stored(stack.blobs.get(UPLOAD_KEY).await);
-    assert!(stack.queue.events().is_empty());
+    assert!(sent_events(&stack.queue).is_empty());
 }
 
 #[tokio::test]
@@ -347,9 +295,9 @@ async fn only_puts_under_the_event_prefix_of_the_event_bucket_are_announced() {
         .unwrap();
     other.put(UPLOAD_KEY, vec![5], "image/jpeg").await.unwrap();
     assert!(
-        stack.queue.events().is_empty(),
+        sent_events(&stack.queue).is_empty(),
         "{:?}",
-        stack.queue.events()
+        sent_events(&stack.queue)
     );
 
     // An SDK put (not presigned) under the prefix is announced too, with its key
@@ -360,7 +308,7 @@ async fn only_puts_under_the_event_prefix_of_the_event_bucket_are_announced() {
         .put(spaced, vec![6; 10], "image/jpeg")
         .await
         .unwrap();
-    let events = stack.queue.events();
+    let events = sent_events(&stack.queue);
     assert_eq!(events.len(), 1);
     let object = &events[0].records[0].s3.object;
     assert_eq!(
@@ -376,19 +324,19 @@ async fn only_puts_under_the_event_prefix_of_the_event_bucket_are_announced() {
 async fn a_put_whose_event_cannot_be_queued_fails_and_its_retry_announces_it() {
     let dir = tempfile::tempdir().unwrap();
     let stack = start(dir.path(), Arc::default()).await;
-    stack.queue.failing.store(true, Ordering::SeqCst);
+    stack.queue.fail_sends(true);
     match stack.blobs.put(UPLOAD_KEY, vec![1; 8], "image/jpeg").await {
         Err(e @ PortError::Unavailable(_)) => assert!(e.is_retryable()),
         other => panic!("expected Unavailable, got {other:?}"),
     }
-    assert!(stack.queue.events().is_empty());
-    stack.queue.failing.store(false, Ordering::SeqCst);
+    assert!(sent_events(&stack.queue).is_empty());
+    stack.queue.fail_sends(false);
     stack
         .blobs
         .put(UPLOAD_KEY, vec![1; 8], "image/jpeg")
         .await
         .unwrap();
-    assert_eq!(stack.queue.events().len(), 1);
+    assert_eq!(sent_events(&stack.queue).len(), 1);
 }
 
 #[tokio::test]
@@ -424,7 +372,7 @@ async fn objects_survive_a_restart_on_the_same_root() {
         vec![UPLOAD_KEY.to_owned(), "work/pv_1/a.png".to_owned()]
     );
     // Restarting announces nothing again.
-    assert!(second.queue.events().is_empty());
+    assert!(sent_events(&second.queue).is_empty());
     second.server.shutdown().await.unwrap();
 }
 
@@ -467,7 +415,7 @@ async fn a_wrong_secret_is_refused_and_not_retryable() {
     let presigned = presign_photo_put(&intruder, 1).await;
     let (status, body) = send(&stack.http, &presigned, &presigned.url, None, vec![1]).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert!(stack.queue.events().is_empty());
+    assert!(sent_events(&stack.queue).is_empty());
 }
 
 #[tokio::test]
@@ -735,7 +683,7 @@ async fn slow_clients_and_stalled_uploads_are_cut_off_and_store_nothing() {
     }
     assert_not_stored(blobs.get(UPLOAD_KEY).await);
     assert!(
-        queue.events().is_empty(),
+        sent_events(&queue).is_empty(),
         "a cut-off upload is not announced"
     );
 
