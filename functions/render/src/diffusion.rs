@@ -4,7 +4,7 @@
 //! denoising step through the IP-Adapter branch. Weights load once from a
 //! diffusers-format folder (`LIKENESS_DIFFUSION_MODEL`).
 
-use crate::{Candidate, Engine, RenderError, RenderRequest};
+use crate::{CancelFlag, Candidate, Engine, RenderError, RenderRequest};
 use image::{RgbImage, imageops};
 use likeness_core::Rect;
 use likeness_diffusion::{
@@ -220,7 +220,18 @@ impl Engine for DiffusionEngine {
     }
 
     fn render(&self, request: &RenderRequest) -> Result<Vec<Candidate>, RenderError> {
+        self.render_cancellable(request, &CancelFlag::default())
+    }
+
+    /// Checks `cancel` at every denoising step, in the same hook that reports
+    /// progress: a cancelled render stops within one step.
+    fn render_cancellable(
+        &self,
+        request: &RenderRequest,
+        cancel: &CancelFlag,
+    ) -> Result<Vec<Candidate>, RenderError> {
         request.validate()?;
+        cancel.check()?;
         let started = Instant::now();
         let img2img = self.img2img_request(request);
         let (dw, dh) = delivery_size(request.reference.dimensions(), request.long_side);
@@ -247,14 +258,24 @@ impl Engine for DiffusionEngine {
                     total,
                 });
             }
-            std::ops::ControlFlow::Continue(())
+            if cancel.is_cancelled() {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
         };
         let images = self
             .model
             .img2img_observed(&img2img, &mut on_step)
-            .map_err(|e| RenderError::Engine {
-                engine: "diffusion".into(),
-                reason: e.to_string(),
+            .map_err(|e| match e {
+                likeness_diffusion::DiffusionError::Stopped { done, total } => {
+                    tracing::info!(style = %request.style.id, done, total, "diffusion render cancelled");
+                    RenderError::Cancelled
+                }
+                e => RenderError::Engine {
+                    engine: "diffusion".into(),
+                    reason: e.to_string(),
+                },
             })?;
         let compute_ms = started.elapsed().as_millis() as u64 / images.len().max(1) as u64;
         Ok(images

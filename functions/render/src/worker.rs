@@ -5,7 +5,9 @@
 //! the task retried elsewhere; on shutdown it fails its in-flight task back to
 //! the workflow instead of leaving it to time out.
 
-use crate::{Engine, FaceHint, FaceLandmarks, IdentityHints, RenderRequest, add_landmarks};
+use crate::{
+    CancelFlag, Engine, FaceHint, FaceLandmarks, IdentityHints, RenderRequest, add_landmarks,
+};
 use image::RgbImage;
 use likeness_core::ports::{Blobs, Queue, QueueMessage, Workflow};
 use likeness_core::task_error::names;
@@ -110,11 +112,18 @@ impl RenderWorker {
         let engine = self.engine.clone();
         let landmarks = self.landmarks.clone();
         let started = Instant::now();
+        // Dropping a blocking task's handle does not stop its thread: the engine
+        // is told instead, whichever way this function stops waiting (abandoned,
+        // or dropped when the worker shuts down), and stops within one step.
+        let cancel = CancelFlag::default();
+        let _stop_compute = cancel.cancel_on_drop();
+        let span = tracing::Span::current();
         let mut rendering = tokio::task::spawn_blocking(move || {
+            let _in_task = span.enter();
             if let Some(finder) = landmarks {
                 add_landmarks(&mut request.identity, &request.reference, finder.as_ref());
             }
-            engine.render(&request)
+            engine.render_cancellable(&request, &cancel)
         });
         let candidates = loop {
             tokio::select! {
@@ -124,7 +133,6 @@ impl RenderWorker {
                         Ok(()) => {}
                         // The task timed out or was answered elsewhere: stop working on it.
                         Err(PortError::Conflict(_) | PortError::NotFound(_)) => {
-                            rendering.abort();
                             return Err(TaskError::new(names::RENDER_ABANDONED, "the task is no longer waiting for this worker"));
                         }
                         Err(e) => tracing::warn!(error = %e, "heartbeat"),
