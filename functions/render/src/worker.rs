@@ -3,7 +3,8 @@
 //! `work/{id}/candidates/`, and answers the task token. It heartbeats while an
 //! engine runs, so a worker that dies is noticed (`States.HeartbeatTimeout`) and
 //! the task retried elsewhere; on shutdown it fails its in-flight task back to
-//! the workflow instead of leaving it to time out.
+//! the workflow instead of leaving it to time out. A render it stops waiting for
+//! (abandoned, or dropped at shutdown) is cancelled, so its compute stops too.
 
 use crate::{
     CancelFlag, Engine, FaceHint, FaceLandmarks, IdentityHints, RenderRequest, add_landmarks,
