@@ -93,6 +93,7 @@ fn engine(args: &GenerateArgs, progress: ProgressSink) -> anyhow::Result<Arc<dyn
         .as_ref()
         .filter(|p| !p.as_os_str().is_empty());
     if engine_kind(args.engine, model.is_some()) == EngineKind::Classic {
+        tracing::info!("render engine: classic");
         return Ok(Arc::new(likeness_render::ClassicEngine::new(
             likeness_core::Catalogue::builtin(),
         )));

@@ -118,6 +118,7 @@ impl RenderWorker {
         // or dropped when the worker shuts down), and stops within one step.
         let cancel = CancelFlag::default();
         let _stop_compute = cancel.cancel_on_drop();
+        let cancel_on_abandon = cancel.clone();
         let span = tracing::Span::current();
         let mut rendering = tokio::task::spawn_blocking(move || {
             let _in_task = span.enter();
@@ -134,6 +135,10 @@ impl RenderWorker {
                         Ok(()) => {}
                         // The task timed out or was answered elsewhere: stop working on it.
                         Err(PortError::Conflict(_) | PortError::NotFound(_)) => {
+                            // Free the device before taking the next task: the
+                            // engine stops at its next check (one step or pass).
+                            cancel_on_abandon.cancel();
+                            let _ = (&mut rendering).await;
                             return Err(TaskError::new(names::RENDER_ABANDONED, "the task is no longer waiting for this worker"));
                         }
                         Err(e) => tracing::warn!(error = %e, "heartbeat"),
