@@ -36,6 +36,9 @@ impl ApiConfig {
     /// both stacks.
     pub fn from_env() -> Result<Self, String> {
         let mut config = Self::default();
+        config.retention_days = likeness_core::retention::Retention::from_env()?
+            .previews
+            .num_days();
         if let Ok(json) = std::env::var("LIKENESS_TENANT_LIMITS")
             && !json.trim().is_empty()
         {
@@ -59,7 +62,7 @@ impl Default for ApiConfig {
             max_upload_bytes: 25 * 1024 * 1024,
             upload_url_ttl_secs: 15 * 60,
             download_url_ttl_secs: 15 * 60,
-            retention_days: 7,
+            retention_days: likeness_core::retention::DEFAULT_PREVIEW_DAYS,
             default_variations: 3,
             max_variations: 8,
             max_styles: 10,
