@@ -35,10 +35,12 @@ impl ApiConfig {
     /// see [`LimitsConfig::from_json`]) where it is set: the same variable on
     /// both stacks.
     pub fn from_env() -> Result<Self, String> {
-        let mut config = Self::default();
-        config.retention_days = likeness_core::retention::Retention::from_env()?
-            .previews
-            .num_days();
+        let mut config = Self {
+            retention_days: likeness_core::retention::Retention::from_env()?
+                .previews
+                .num_days(),
+            ..Self::default()
+        };
         if let Ok(json) = std::env::var("LIKENESS_TENANT_LIMITS")
             && !json.trim().is_empty()
         {

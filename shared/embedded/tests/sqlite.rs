@@ -383,7 +383,10 @@ async fn released_claims_are_delivered_again_at_once_with_their_receive_count() 
     let queue = SqliteQueue::open(&path, clock.clone()).unwrap();
     let held: Vec<_> = queue.in_flight().await.unwrap();
     assert_eq!(held.len(), 2);
-    assert!(held.iter().all(|m| m.queue == "work" && m.receive_count == 1));
+    assert!(
+        held.iter()
+            .all(|m| m.queue == "work" && m.receive_count == 1)
+    );
     // Sent after the dead process took its two: the released ones still go first.
     queue.send("work", "c", Duration::ZERO).await.unwrap();
     assert_eq!(queue.release_claimed().await.unwrap(), 2);
