@@ -49,6 +49,9 @@ pub enum UploadOutcome {
     Mismatched(PreviewId),
     /// Not an upload likeness asked for (unknown key or preview); the object is deleted.
     Discarded(String),
+    /// An upload for a preview past analysis (a second PUT through the same
+    /// presigned URL): nothing will ever read it, so it is deleted on arrival.
+    Late(PreviewId, Status),
     /// S3's configuration test event or a non-create event.
     Ignored,
 }
@@ -94,8 +97,19 @@ async fn claim_upload(
             return Ok(UploadOutcome::Discarded(key));
         }
     };
-    if preview.status != Status::AwaitingUpload {
-        return Ok(UploadOutcome::AlreadyClaimed(id, preview.status));
+    match preview.status {
+        Status::AwaitingUpload => {}
+        // Analysis re-runs for these and deletes the upload itself when done.
+        Status::Analyzing | Status::Rendering => {
+            return Ok(UploadOutcome::AlreadyClaimed(id, preview.status));
+        }
+        late => {
+            // The photo was analysed already (or the preview ended): a copy kept now
+            // would be a photo no order needs, so the presigned URL is single-use in effect.
+            tracing::warn!(preview_id = %id, status = %late, "upload after analysis; deleting it");
+            blobs.delete(&key).await?;
+            return Ok(UploadOutcome::Late(id, late));
+        }
     }
     let claimed = match previews
         .transition(

@@ -110,3 +110,47 @@ async fn garbage_is_not_retried() {
         vec![UploadOutcome::Ignored]
     );
 }
+
+#[tokio::test]
+async fn an_upload_after_analysis_is_deleted_on_arrival() {
+    let (_dir, records, blobs) = stack().await;
+    // A second PUT through the same presigned URL once the preview is judging,
+    // ready or rejected: the photo would otherwise stay under uploads/ for good.
+    let walks: [&[Status]; 3] = [
+        &[Status::Analyzing, Status::Rendering, Status::Judging],
+        &[
+            Status::Analyzing,
+            Status::Rendering,
+            Status::Judging,
+            Status::Ready,
+        ],
+        &[Status::Analyzing, Status::Rejected],
+    ];
+    for (n, walk) in walks.into_iter().enumerate() {
+        let preview = ordered("acme", 10 + n as u32, 100);
+        records.create(&preview).await.unwrap();
+        let mut at = Status::AwaitingUpload;
+        for &next in walk {
+            records
+                .transition(&preview.id, at, next, Default::default())
+                .await
+                .unwrap();
+            at = next;
+        }
+        blobs
+            .put(&preview.upload.key, vec![0; 100], "image/jpeg")
+            .await
+            .unwrap();
+        let outcome =
+            handle_upload_notification(&notification(&preview.upload.key, 100), &records, &blobs)
+                .await
+                .unwrap();
+        assert_eq!(outcome, vec![UploadOutcome::Late(preview.id.clone(), at)]);
+        assert!(
+            blobs.list("uploads/").await.unwrap().is_empty(),
+            "the late upload is gone ({at})"
+        );
+        let stored = records.get(&preview.id).await.unwrap().unwrap();
+        assert_eq!(stored.status, at, "the preview is not touched");
+    }
+}
