@@ -121,11 +121,22 @@ async fn an_abandoned_diffusion_render_stops_within_one_step() {
     // way then reports.
     let refused = workflow.refused_at.lock().unwrap().expect("a heartbeat");
     let after = steps.iter().filter(|(_, at)| *at > refused).count();
-    assert!(after <= 1, "{after} steps finished after the task was abandoned");
+    assert!(
+        after <= 1,
+        "{after} steps finished after the task was abandoned"
+    );
+    eprintln!(
+        "abandoned at step {} of 600; answered {:?} after the refused heartbeat",
+        steps.len().saturating_sub(1),
+        answered - refused
+    );
     let total = steps[0].0.total;
     assert_eq!(total, 600, "oil's strength 0.6 of 1000 steps");
     let last = steps.last().unwrap().0.done;
-    assert!(last < total / 2, "the render ran on to step {last} of {total}");
+    assert!(
+        last < total / 2,
+        "the render ran on to step {last} of {total}"
+    );
 }
 
 #[test]
