@@ -119,7 +119,6 @@ async fn infra(moto: &moto::Moto) -> Infra {
         ),
         ("NotifyFunctionArn", format!("{FUNCTION_ARN}notify")),
         ("MaxConcurrency", "2".into()),
-        ("RenderHeartbeatSeconds", "30".into()),
         ("MaxJudgeAttempts", "2".into()),
     ] {
         text = text.replace(&format!("${{{name}}}"), &value);
