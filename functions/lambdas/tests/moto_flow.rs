@@ -480,6 +480,7 @@ async fn an_upload_goes_from_a_presigned_put_to_a_finalized_preview() {
         worker,
         1,
         stop.clone(),
+        None,
     ));
     let serving = functions.serve(&queue, &infra.lambda_queue, &answers, stop.clone());
     let waiting = async {
