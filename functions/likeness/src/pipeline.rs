@@ -83,10 +83,6 @@ fn substitutions(options: &PipelineOptions) -> BTreeMap<String, String> {
         ),
         ("NotifyFunctionArn", format!("{FUNCTION_ARN}notify")),
         ("MaxConcurrency", options.max_concurrency.to_string()),
-        (
-            "RenderHeartbeatSeconds",
-            options.heartbeat_seconds.to_string(),
-        ),
         ("MaxJudgeAttempts", options.max_attempts.to_string()),
     ]
     .into_iter()

@@ -1,9 +1,11 @@
 //! The render worker: takes render tasks that the state machine sends with
 //! `sqs:sendMessage.waitForTaskToken`, renders the candidates, stores them under
-//! `work/{id}/candidates/`, and answers the task token. It heartbeats while an
-//! engine runs, so a worker that dies is noticed (`States.HeartbeatTimeout`) and
-//! the task retried elsewhere; on shutdown it fails its in-flight task back to
-//! the workflow instead of leaving it to time out. A render it stops waiting for
+//! `work/{id}/candidates/`, and answers the task token. While an engine runs it
+//! keeps the message invisible to other workers; a worker that dies stops doing
+//! so, and its message reappears for another worker, which renders the same task
+//! token (docs/WORKFLOW.md). It heartbeats too, so it learns when nobody waits
+//! for the task any more; on shutdown it fails its in-flight task back to the
+//! workflow instead of leaving it to time out. A render it stops waiting for
 //! (abandoned, or dropped at shutdown) is cancelled, so its compute stops too.
 
 use crate::{
@@ -88,6 +90,18 @@ impl RenderWorker {
 
     /// Render one task: returns the task output for `SendTaskSuccess`.
     pub async fn render(&self, task: &RenderTask) -> Result<RenderOutput, TaskError> {
+        // A message can outlive its task: the execution timed out (no worker came
+        // in time) or ended while the message waited. Ask before spending GPU time.
+        match self.workflow.send_task_heartbeat(&task.task_token).await {
+            Ok(()) => {}
+            Err(PortError::Conflict(_) | PortError::NotFound(_)) => {
+                return Err(TaskError::new(
+                    names::RENDER_ABANDONED,
+                    "the task stopped waiting before a worker took it",
+                ));
+            }
+            Err(e) => tracing::warn!(error = %e, "heartbeat on receipt"),
+        }
         let reference = self
             .blobs
             .get(&keys::reference(&task.preview_id))
@@ -246,7 +260,7 @@ impl RenderWorker {
 
     /// How long a received task stays hidden from other workers; extended at
     /// every heartbeat while the task is worked on.
-    fn visibility(&self) -> Duration {
+    pub fn visibility(&self) -> Duration {
         self.heartbeat * 4
     }
 

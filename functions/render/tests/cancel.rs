@@ -1,5 +1,5 @@
 //! An abandoned render stops computing. When the workflow no longer waits for
-//! a task (its heartbeat is refused), the render worker sets the render's cancel
+//! a task (a heartbeat during the render is refused), the render worker sets the render's cancel
 //! flag; the diffusion engine (the parity suite's tiny model, 600 denoising
 //! steps) checks it at every step, so at most the step under way finishes, and
 //! the worker answers once it has, instead of the rest of the render running on
@@ -22,10 +22,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Step Functions after the task timed out: every heartbeat is refused. Records
-/// when the first one was.
+/// Step Functions whose task times out once rendering has begun: the worker's
+/// heartbeat on receipt is accepted, every later one refused. Records when the
+/// first refusal was.
 #[derive(Default)]
 struct TimedOut {
+    received: std::sync::atomic::AtomicBool,
     refused_at: Mutex<Option<Instant>>,
 }
 
@@ -41,6 +43,12 @@ impl Workflow for TimedOut {
         Err(PortError::Conflict("task timed out".into()))
     }
     async fn send_task_heartbeat(&self, _: &str) -> PortResult<()> {
+        if !self
+            .received
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return Ok(());
+        }
         self.refused_at
             .lock()
             .unwrap()
