@@ -5,9 +5,12 @@
 //! so, and its message reappears for another worker, which renders the same task
 //! token (docs/WORKFLOW.md). It heartbeats too, so it learns when nobody waits
 //! for the task any more; on shutdown it fails its in-flight task back to the
-//! workflow instead of leaving it to time out.
+//! workflow instead of leaving it to time out. A render it stops waiting for
+//! (abandoned, or dropped at shutdown) is cancelled, so its compute stops too.
 
-use crate::{Engine, FaceHint, FaceLandmarks, IdentityHints, RenderRequest, add_landmarks};
+use crate::{
+    CancelFlag, Engine, FaceHint, FaceLandmarks, IdentityHints, RenderRequest, add_landmarks,
+};
 use image::RgbImage;
 use likeness_core::ports::{Blobs, Queue, QueueMessage, Workflow};
 use likeness_core::task_error::names;
@@ -124,11 +127,19 @@ impl RenderWorker {
         let engine = self.engine.clone();
         let landmarks = self.landmarks.clone();
         let started = Instant::now();
+        // Dropping a blocking task's handle does not stop its thread: the engine
+        // is told instead, whichever way this function stops waiting (abandoned,
+        // or dropped when the worker shuts down), and stops within one step.
+        let cancel = CancelFlag::default();
+        let _stop_compute = cancel.cancel_on_drop();
+        let cancel_on_abandon = cancel.clone();
+        let span = tracing::Span::current();
         let mut rendering = tokio::task::spawn_blocking(move || {
+            let _in_task = span.enter();
             if let Some(finder) = landmarks {
                 add_landmarks(&mut request.identity, &request.reference, finder.as_ref());
             }
-            engine.render(&request)
+            engine.render_cancellable(&request, &cancel)
         });
         let candidates = loop {
             tokio::select! {
@@ -138,7 +149,10 @@ impl RenderWorker {
                         Ok(()) => {}
                         // The task timed out or was answered elsewhere: stop working on it.
                         Err(PortError::Conflict(_) | PortError::NotFound(_)) => {
-                            rendering.abort();
+                            // Free the device before taking the next task: the
+                            // engine stops at its next check (one step or pass).
+                            cancel_on_abandon.cancel();
+                            let _ = (&mut rendering).await;
                             return Err(TaskError::new(names::RENDER_ABANDONED, "the task is no longer waiting for this worker"));
                         }
                         Err(e) => tracing::warn!(error = %e, "heartbeat"),
