@@ -156,7 +156,7 @@ fn serve(data_dir: &Path, port: u16, log: &str) -> Child {
         .arg(data_dir)
         .env("LIKENESS_TENANT_LIMITS", limits.to_string())
         .env("LIKENESS_WEBHOOKS_ALLOW_PRIVATE", "1")
-        .env("RUST_LOG", "warn")
+        .env("LIKENESS_LOG", "warn")
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
