@@ -64,23 +64,29 @@ async fn a_duplicated_upload_event_starts_one_execution() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_that_dies_mid_task_is_replaced_after_its_heartbeat_times_out() {
+async fn a_worker_that_dies_mid_task_is_replaced_once_its_message_reappears() {
     let dir = tempfile::tempdir().unwrap();
     let mut options = quick_options();
     options.render_workers = 0;
     let service = Service::start(dir.path(), options).await.unwrap();
     let id = service.submit(&photo("obama.jpg"), order()).await.unwrap();
     wait_for_message(&service, "render").await;
-    // A worker takes the task and dies: no heartbeat, no answer, no delete.
+    // A worker takes the task as every worker does, and dies: it never extends
+    // the message's visibility, answers or deletes it.
     let taken = service
         .pipeline
         .stack
         .queue
-        .receive("render", 1, Duration::from_secs(600), Duration::ZERO)
+        .receive(
+            "render",
+            1,
+            service.pipeline.render.visibility(),
+            Duration::ZERO,
+        )
         .await
         .unwrap();
     assert_eq!(taken.len(), 1);
-    // A healthy worker comes up; the workflow re-sends the task once the heartbeat lapses.
+    // A healthy worker takes the message when it reappears and answers the same token.
     let stop = tokio_util::sync::CancellationToken::new();
     let worker = {
         let (render, stop) = (service.pipeline.render.clone(), stop.clone());
@@ -91,11 +97,46 @@ async fn a_worker_that_dies_mid_task_is_replaced_after_its_heartbeat_times_out()
     worker.await.unwrap();
     assert_eq!(preview.status, Status::Ready, "{:?}", preview.failure);
     let history = service.pipeline.runner.history(id.as_str()).unwrap();
+    let renders = history
+        .iter()
+        .filter(|e| e.kind == "TaskScheduled" && e.state.as_deref() == Some("Render"))
+        .count();
+    assert_eq!(
+        renders, 1,
+        "one task, one token: nothing timed out or was retried"
+    );
     assert!(
-        history
-            .iter()
-            .any(|e| e.detail.to_string().contains("States.HeartbeatTimeout")),
-        "the lapse shows in the history"
+        !history.iter().any(|e| e.kind == "TaskTimedOut"),
+        "nothing timed out"
+    );
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_render_that_waits_in_the_queue_for_minutes_of_heartbeats_still_succeeds() {
+    // A cold fleet: no worker for longer than the worker interval and every retry
+    // a heartbeat-timed task would have had (Step Functions starts a heartbeat
+    // clock at the send, so queue time would count).
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = quick_options();
+    options.render_workers = 0;
+    options.heartbeat_seconds = 1;
+    let service = Service::start(dir.path(), options).await.unwrap();
+    let id = service.submit(&photo("obama.jpg"), order()).await.unwrap();
+    wait_for_message(&service, "render").await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = {
+        let (render, stop) = (service.pipeline.render.clone(), stop.clone());
+        tokio::spawn(async move { render.run(stop).await })
+    };
+    let preview = service.wait_final(&id, LIMIT).await;
+    stop.cancel();
+    worker.await.unwrap();
+    assert_eq!(preview.status, Status::Ready, "{:?}", preview.failure);
+    assert_eq!(
+        service.pipeline.stack.queue.depth("render").await.unwrap(),
+        0
     );
     service.stop().await;
 }

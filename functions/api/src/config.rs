@@ -35,7 +35,12 @@ impl ApiConfig {
     /// see [`LimitsConfig::from_json`]) where it is set: the same variable on
     /// both stacks.
     pub fn from_env() -> Result<Self, String> {
-        let mut config = Self::default();
+        let mut config = Self {
+            retention_days: likeness_core::retention::Retention::from_env()?
+                .previews
+                .num_days(),
+            ..Self::default()
+        };
         if let Ok(json) = std::env::var("LIKENESS_TENANT_LIMITS")
             && !json.trim().is_empty()
         {
@@ -59,7 +64,7 @@ impl Default for ApiConfig {
             max_upload_bytes: 25 * 1024 * 1024,
             upload_url_ttl_secs: 15 * 60,
             download_url_ttl_secs: 15 * 60,
-            retention_days: 7,
+            retention_days: likeness_core::retention::DEFAULT_PREVIEW_DAYS,
             default_variations: 3,
             max_variations: 8,
             max_styles: 10,

@@ -19,8 +19,10 @@ pub struct MarkFailedPorts {
 /// The customer's words for a workflow error.
 pub fn customer_message(error: &str) -> &'static str {
     match error {
+        // The render task's cap covers waiting for a worker and working: most
+        // often it means no render capacity came in time.
         names::STATES_TIMEOUT | names::STATES_HEARTBEAT_TIMEOUT => {
-            "Rendering took too long and was stopped; please try again."
+            "Our render service was too busy to finish your portraits in time; please try again later."
         }
         e if e.starts_with("Render.") => "Rendering your portraits failed; please try again.",
         _ => "Something went wrong while making your portraits; please try again.",

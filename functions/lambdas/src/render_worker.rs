@@ -48,18 +48,130 @@ impl WorkerSettings {
     }
 }
 
+/// ECS task scale-in protection, set through the ECS agent's endpoint
+/// (`$ECS_AGENT_URI/task-protection/v1/state`): on while this task holds a
+/// render, off once it holds none, so the service's scale-in never stops a
+/// task in the middle of a render; it stops idle tasks only.
+pub struct TaskProtection {
+    client: reqwest::Client,
+    url: String,
+    /// Protection lapses by itself after this long, so a task that dies while
+    /// protected cannot block scale-in for ever. Renewed at every task it takes;
+    /// longer than the render task's 30-minute cap.
+    expires_in_minutes: u32,
+    tasks_in_hand: tokio::sync::Mutex<usize>,
+}
+
+impl TaskProtection {
+    pub fn new(agent_uri: &str) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
+            url: format!(
+                "{}/task-protection/v1/state",
+                agent_uri.trim_end_matches('/')
+            ),
+            expires_in_minutes: 60,
+            tasks_in_hand: tokio::sync::Mutex::new(0),
+        }
+    }
+
+    /// From `ECS_AGENT_URI`, which the ECS agent sets in every task; `None`
+    /// outside ECS (a worker run by hand).
+    pub fn from_env() -> Option<Self> {
+        std::env::var("ECS_AGENT_URI")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(|uri| Self::new(&uri))
+    }
+
+    /// A task was taken: protect (and renew the protection's expiry).
+    pub async fn took_task(&self) {
+        let mut in_hand = self.tasks_in_hand.lock().await;
+        *in_hand += 1;
+        self.set(true).await;
+    }
+
+    /// A task was answered: once none is in hand, the task may be scaled in.
+    pub async fn finished_task(&self) {
+        let mut in_hand = self.tasks_in_hand.lock().await;
+        *in_hand = in_hand.saturating_sub(1);
+        if *in_hand == 0 {
+            self.set(false).await;
+        }
+    }
+
+    /// Best effort: a refused or failed call is logged and the render goes on
+    /// (unprotected, a task may be stopped and its render retried elsewhere).
+    async fn set(&self, enabled: bool) {
+        let body = if enabled {
+            serde_json::json!({"ProtectionEnabled": true, "ExpiresInMinutes": self.expires_in_minutes})
+        } else {
+            serde_json::json!({"ProtectionEnabled": false})
+        };
+        match self.client.put(&self.url).json(&body).send().await {
+            Ok(r) if r.status().is_success() => {
+                tracing::debug!(enabled, "task scale-in protection set");
+            }
+            Ok(r) => {
+                tracing::warn!(enabled, status = %r.status(), "the ECS agent refused task protection")
+            }
+            Err(e) => tracing::warn!(enabled, error = %e, "setting task scale-in protection"),
+        }
+    }
+}
+
 /// Run `workers` loops until `stop` is cancelled; returns once every in-flight
-/// task has been answered (rendered, or failed back).
-pub async fn run(worker: Arc<RenderWorker>, workers: usize, stop: CancellationToken) {
+/// task has been answered (rendered, or failed back). With `protection`, the
+/// ECS task is protected from scale-in while any loop holds a task.
+pub async fn run(
+    worker: Arc<RenderWorker>,
+    workers: usize,
+    stop: CancellationToken,
+    protection: Option<Arc<TaskProtection>>,
+) {
     let loops: Vec<_> = (0..workers.max(1))
         .map(|_| {
-            let (worker, stop) = (worker.clone(), stop.clone());
-            tokio::spawn(async move { worker.run(stop).await })
+            let (worker, stop, protection) = (worker.clone(), stop.clone(), protection.clone());
+            tokio::spawn(async move { take_tasks(&worker, &stop, protection.as_deref()).await })
         })
         .collect();
     for handle in loops {
         if let Err(e) = handle.await {
             tracing::error!(error = %e, "a render loop ended abnormally");
+        }
+    }
+}
+
+async fn take_tasks(
+    worker: &RenderWorker,
+    stop: &CancellationToken,
+    protection: Option<&TaskProtection>,
+) {
+    let visibility = worker.visibility();
+    while !stop.is_cancelled() {
+        let received = tokio::select! {
+            _ = stop.cancelled() => break,
+            r = worker.queue.receive(&worker.queue_name, 1, visibility, Duration::from_secs(1)) => r,
+        };
+        let messages = match received {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error = %e, "receiving render tasks");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        for message in &messages {
+            if let Some(p) = protection {
+                p.took_task().await;
+            }
+            worker.handle(message, stop).await;
+            if let Some(p) = protection {
+                p.finished_task().await;
+            }
         }
     }
 }

@@ -119,7 +119,6 @@ async fn infra(moto: &moto::Moto) -> Infra {
         ),
         ("NotifyFunctionArn", format!("{FUNCTION_ARN}notify")),
         ("MaxConcurrency", "2".into()),
-        ("RenderHeartbeatSeconds", "30".into()),
         ("MaxJudgeAttempts", "2".into()),
     ] {
         text = text.replace(&format!("${{{name}}}"), &value);
@@ -481,6 +480,7 @@ async fn an_upload_goes_from_a_presigned_put_to_a_finalized_preview() {
         worker,
         1,
         stop.clone(),
+        None,
     ));
     let serving = functions.serve(&queue, &infra.lambda_queue, &answers, stop.clone());
     let waiting = async {

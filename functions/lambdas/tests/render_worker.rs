@@ -9,7 +9,7 @@ use common::{Stack, event, photo_png};
 use likeness_core::Catalogue;
 use likeness_core::ports::{Blobs, Queue};
 use likeness_core::testing::RecordingWorkflow;
-use likeness_lambdas::render_worker::{WorkerSettings, run};
+use likeness_lambdas::render_worker::{TaskProtection, WorkerSettings, run};
 use likeness_render::worker::RenderWorker;
 use likeness_render::{Candidate, ClassicEngine, Engine, RenderError, RenderRequest};
 use std::sync::Arc;
@@ -107,7 +107,7 @@ async fn a_task_is_heartbeaten_rendered_and_answered() {
     // Two loops: the render outlasts the first visibility timeout (4 heartbeats,
     // 400 ms), so without the worker extending it the second loop would take
     // the same message and render it again.
-    let running = tokio::spawn(run(fx.worker.clone(), 2, stop.clone()));
+    let running = tokio::spawn(run(fx.worker.clone(), 2, stop.clone(), None));
     let deadline = Instant::now() + Duration::from_secs(60);
     while fx.workflow.successes.lock().unwrap().is_empty() {
         assert!(Instant::now() < deadline, "no answer within 60 s");
@@ -148,7 +148,7 @@ async fn shutdown_fails_the_in_flight_task_back_and_takes_no_more() {
         .await
         .unwrap();
     let stop = CancellationToken::new();
-    let running = tokio::spawn(run(fx.worker.clone(), 1, stop.clone()));
+    let running = tokio::spawn(run(fx.worker.clone(), 1, stop.clone(), None));
     wait_started(&fx.started).await;
 
     let signalled = Instant::now();
@@ -192,4 +192,62 @@ fn heartbeats_come_three_times_per_heartbeat_timeout() {
         ..settings
     };
     assert_eq!(short.heartbeat_interval(), Duration::from_secs(1));
+}
+
+/// A stand-in for the ECS agent's task-protection endpoint on loopback: it
+/// records every state it is asked to set.
+async fn fake_ecs_agent() -> (String, Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
+    use axum::routing::put;
+    let seen: Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/task-protection/v1/state",
+        put(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let log = log.clone();
+            async move {
+                log.lock().unwrap().push(body.clone());
+                axum::Json(serde_json::json!({"protection": {
+                    "ProtectionEnabled": body["ProtectionEnabled"],
+                    "TaskArn": "arn:aws:ecs:us-east-1:123456789012:task/render/0"
+                }}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (uri, seen)
+}
+
+#[tokio::test]
+async fn the_task_is_protected_from_scale_in_while_it_renders_and_released_when_idle() {
+    let fx = fixture(Duration::from_millis(300)).await;
+    let (agent, seen) = fake_ecs_agent().await;
+    let protection = Arc::new(TaskProtection::new(&agent));
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(run(fx.worker.clone(), 1, stop.clone(), Some(protection)));
+    wait_started(&fx.started).await;
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [serde_json::json!({"ProtectionEnabled": true, "ExpiresInMinutes": 60})],
+        "protected before the engine starts"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fx.workflow.successes.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no answer within 60 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "protection never cleared");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    running.await.unwrap();
+    assert_eq!(
+        seen.lock().unwrap()[1],
+        serde_json::json!({"ProtectionEnabled": false}),
+        "idle again: the task may be scaled in"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 2);
 }

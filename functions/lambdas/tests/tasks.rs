@@ -164,14 +164,11 @@ async fn mark_failed_records_the_timeout_in_the_customers_words() {
     })
     .await
     .expect("marked failed");
-    assert_eq!(
-        out,
-        json!({"status": "failed", "error": "States.HeartbeatTimeout"})
-    );
+    assert_eq!(out, json!({"status": "failed", "error": "States.Timeout"}));
     let stored = stack.records.get(&id()).await.unwrap().unwrap();
     assert_eq!(stored.status, Status::Failed);
     assert!(
-        stored.failure.as_deref().unwrap().contains("took too long"),
+        stored.failure.as_deref().unwrap().contains("too busy"),
         "{:?}",
         stored.failure
     );

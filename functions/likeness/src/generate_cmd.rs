@@ -3,18 +3,26 @@
 //! presigned URL, the upload event, analysis, the state machine, render workers,
 //! the judge and finalize. Progress is read back from the records and the
 //! execution history; the delivered previews land in `--out` with an index.html.
+//!
+//! The engine is chosen and loaded before anything else happens, so a missing or
+//! broken diffusion model folder fails the command at once with one message.
 
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use likeness::pipeline::{Pipeline, PipelineOptions};
 use likeness::stack::EmbeddedStack;
 use likeness_api::ApiConfig;
 use likeness_core::ports::{Blobs, KeyScope, Previews, SystemClock};
-use likeness_core::{Preview, PreviewId, Status, TenantId};
+use likeness_core::{Preview, PreviewId, Status, StyleId, TenantId};
+use likeness_render::Engine;
+use likeness_render::diffusion::{DiffusionEngine, DiffusionSettings, ProgressSink, StepProgress};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -46,6 +54,84 @@ pub struct GenerateArgs {
     /// Give up waiting after this many seconds.
     #[arg(long, default_value_t = 900)]
     timeout: u64,
+    /// Render engine: `classic` (CPU, no weights) or `diffusion` (Stable Diffusion
+    /// img2img with an IP-Adapter; needs a model folder). Default: diffusion when
+    /// a model folder is set (--diffusion-model or LIKENESS_DIFFUSION_MODEL),
+    /// classic otherwise.
+    #[arg(long, value_enum)]
+    engine: Option<EngineKind>,
+    /// Diffusers-format model folder for the diffusion engine (docs/DIFFUSION.md;
+    /// check one with `likeness models check-diffusion DIR`).
+    #[arg(long, env = likeness_render::DIFFUSION_MODEL_ENV, value_name = "DIR")]
+    diffusion_model: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum EngineKind {
+    /// CPU stylization, no weights.
+    Classic,
+    /// Stable Diffusion 1.5-family img2img from a model folder.
+    Diffusion,
+}
+
+/// The engine asked for; without `--engine`, diffusion exactly when a model
+/// folder is set.
+fn engine_kind(asked: Option<EngineKind>, has_model: bool) -> EngineKind {
+    asked.unwrap_or(if has_model {
+        EngineKind::Diffusion
+    } else {
+        EngineKind::Classic
+    })
+}
+
+/// The engine `args` ask for, loaded and checked. Diffusion without a model
+/// folder, or with one that does not load or whose SHA256SUMS does not match,
+/// is refused here, before any photo is ordered.
+fn engine(args: &GenerateArgs, progress: ProgressSink) -> anyhow::Result<Arc<dyn Engine>> {
+    let model = args
+        .diffusion_model
+        .as_ref()
+        .filter(|p| !p.as_os_str().is_empty());
+    if engine_kind(args.engine, model.is_some()) == EngineKind::Classic {
+        tracing::info!("render engine: classic");
+        return Ok(Arc::new(likeness_render::ClassicEngine::new(
+            likeness_core::Catalogue::builtin(),
+        )));
+    }
+    let Some(dir) = model else {
+        bail!(
+            "--engine diffusion needs a model folder: pass --diffusion-model DIR or set {}=DIR \
+             (a diffusers-format Stable Diffusion 1.5 folder with ip_adapter/; docs/DIFFUSION.md \
+             shows how to make one, `likeness models check-diffusion DIR` checks it)",
+            likeness_render::DIFFUSION_MODEL_ENV
+        );
+    };
+    let fail = |problem: String| {
+        anyhow::anyhow!(
+            "the diffusion model folder {} cannot be used: {problem}\n\
+             (`likeness models check-diffusion {}` lists every problem)",
+            dir.display(),
+            dir.display()
+        )
+    };
+    if !dir.is_dir() {
+        return Err(fail("it is not a folder".into()));
+    }
+    if let Some(problems) =
+        likeness_diffusion::manifest::verify(dir).map_err(|e| fail(e.to_string()))?
+        && !problems.is_empty()
+    {
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return Err(fail(format!(
+            "its SHA256SUMS does not match:\n  {}",
+            list.join("\n  ")
+        )));
+    }
+    let engine = DiffusionEngine::load(dir, DiffusionSettings::default())
+        .map_err(|e| fail(e.to_string()))?
+        .with_progress(progress);
+    tracing::info!(model = %dir.display(), "render engine: diffusion");
+    Ok(Arc::new(engine))
 }
 
 fn content_type(bytes: &[u8]) -> &'static str {
@@ -75,6 +161,8 @@ fn content_type(bytes: &[u8]) -> &'static str {
 pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let photo =
         std::fs::read(&args.photo).with_context(|| format!("reading {}", args.photo.display()))?;
+    let steps = Steps::new(!args.json && std::io::stderr().is_terminal());
+    let engine = engine(&args, steps.sink())?;
     let temp;
     let data_dir: &Path = match &args.data_dir {
         Some(dir) => dir,
@@ -86,7 +174,6 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
     likeness::identity::ensure_models().await;
     let started = Instant::now();
     let stack = EmbeddedStack::open(data_dir, 0).await?;
-    let engine = likeness_render::engine_from_env(&likeness_core::Catalogue::builtin())?;
     let options = PipelineOptions {
         max_concurrency: args.max_concurrency.max(1),
         ..PipelineOptions::default()
@@ -102,7 +189,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let app = likeness_api::router(pipeline.stack.api_state(ApiConfig::default()));
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let result = order_and_wait(&pipeline, &api, &photo, &args).await;
+    let result = order_and_wait(&pipeline, &api, &photo, &args, &steps).await;
     stop.cancel();
     server.abort();
     let _ = workers.await;
@@ -132,6 +219,7 @@ async fn order_and_wait(
     api: &str,
     photo: &[u8],
     args: &GenerateArgs,
+    steps: &Steps,
 ) -> anyhow::Result<(Preview, Duration)> {
     let stack = &pipeline.stack;
     let key = likeness_api::auth::issue_key(
@@ -190,6 +278,7 @@ async fn order_and_wait(
                 .runner
                 .states_entered(id.as_str())
                 .unwrap_or_default(),
+            steps,
         );
         if preview.status.is_final()
             && (preview.status != Status::Ready || execution_finished(pipeline, &id))
@@ -247,7 +336,7 @@ impl Progress {
         }
     }
 
-    fn update(&self, preview: &Preview, states: &[String]) {
+    fn update(&self, preview: &Preview, states: &[String], steps: &Steps) {
         let Some((_, [analyze, render, judge, finalize])) = &self.bars else {
             return;
         };
@@ -258,7 +347,10 @@ impl Progress {
         }
         render.set_position(count("Render").min(render.length().unwrap_or(0)));
         judge.set_position(count("Judge").min(judge.length().unwrap_or(0)));
-        if count("Render") > render.length().unwrap_or(0) {
+        let denoising = steps.summary();
+        if !denoising.is_empty() {
+            render.set_message(denoising);
+        } else if count("Render") > render.length().unwrap_or(0) {
             render.set_message("retrying");
         }
         if preview.status == Status::Ready {
@@ -272,6 +364,55 @@ impl Progress {
                 bar.finish();
             }
         }
+    }
+}
+
+/// The diffusion engine's denoising steps, per style: shown on the render bar
+/// when bars are drawn, else one stderr line per step.
+struct Steps {
+    bars: bool,
+    current: Arc<Mutex<BTreeMap<StyleId, StepProgress>>>,
+}
+
+impl Steps {
+    fn new(bars: bool) -> Self {
+        Self {
+            bars,
+            current: Arc::default(),
+        }
+    }
+
+    fn sink(&self) -> ProgressSink {
+        let (bars, current) = (self.bars, self.current.clone());
+        Arc::new(move |p: &StepProgress| {
+            if !bars {
+                eprintln!(
+                    "render {}: denoising step {}/{} ({} candidate{}, seed {})",
+                    p.style,
+                    p.done,
+                    p.total,
+                    p.candidates,
+                    if p.candidates == 1 { "" } else { "s" },
+                    p.seed
+                );
+            }
+            let mut current = current.lock().unwrap_or_else(|e| e.into_inner());
+            if p.done == p.total {
+                current.remove(&p.style);
+            } else {
+                current.insert(p.style.clone(), p.clone());
+            }
+        })
+    }
+
+    /// "watercolor 12/16 · oil 3/18" for the styles sampling now.
+    fn summary(&self) -> String {
+        let current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        current
+            .values()
+            .map(|p| format!("{} {}/{}", p.style, p.done, p.total))
+            .collect::<Vec<_>>()
+            .join(" · ")
     }
 }
 
@@ -385,5 +526,24 @@ fn print_summary(summary: &Value, out: &Path) {
     );
     if summary["status"] == "ready" {
         println!("  previews and index.html in {}", out.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_folder_makes_diffusion_the_default_and_the_flag_wins() {
+        assert_eq!(engine_kind(None, false), EngineKind::Classic);
+        assert_eq!(engine_kind(None, true), EngineKind::Diffusion);
+        assert_eq!(
+            engine_kind(Some(EngineKind::Classic), true),
+            EngineKind::Classic
+        );
+        assert_eq!(
+            engine_kind(Some(EngineKind::Diffusion), false),
+            EngineKind::Diffusion
+        );
     }
 }

@@ -41,6 +41,10 @@ pub struct PipelineOptions {
     pub catalogue: Arc<Catalogue>,
     /// Render workers in this process (0: tasks wait for a worker elsewhere).
     pub render_workers: usize,
+    /// What is kept how long (`LIKENESS_RETENTION_DAYS` for previews).
+    pub retention: likeness_core::retention::Retention,
+    /// How often the retention sweeper runs (it also runs at start).
+    pub sweep_every: Duration,
 }
 
 impl Default for PipelineOptions {
@@ -53,6 +57,8 @@ impl Default for PipelineOptions {
             delivery: DeliveryConfig::default(),
             catalogue: Arc::new(Catalogue::builtin()),
             render_workers: 1,
+            retention: likeness_core::retention::Retention::default(),
+            sweep_every: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -77,10 +83,6 @@ fn substitutions(options: &PipelineOptions) -> BTreeMap<String, String> {
         ),
         ("NotifyFunctionArn", format!("{FUNCTION_ARN}notify")),
         ("MaxConcurrency", options.max_concurrency.to_string()),
-        (
-            "RenderHeartbeatSeconds",
-            options.heartbeat_seconds.to_string(),
-        ),
         ("MaxJudgeAttempts", options.max_attempts.to_string()),
     ]
     .into_iter()
@@ -159,7 +161,9 @@ pub struct Pipeline {
     pub runner: Runner,
     pub render: Arc<RenderWorker>,
     pub analyze: AnalyzePorts,
+    pub sweeper: Arc<likeness_embedded::Sweeper>,
     render_workers: usize,
+    sweep_every: Duration,
 }
 
 impl Pipeline {
@@ -217,12 +221,20 @@ impl Pipeline {
             AnalysisConfig::default(),
             announcer,
         );
+        let sweeper = Arc::new(likeness_embedded::Sweeper {
+            records: stack.records.clone(),
+            blobs: stack.blobs.clone(),
+            clock: stack.clock.clone(),
+            retention: options.retention,
+        });
         Ok(Self {
             stack,
             runner,
             render,
             analyze,
+            sweeper,
             render_workers: options.render_workers,
+            sweep_every: options.sweep_every,
         })
     }
 
@@ -273,7 +285,10 @@ impl Pipeline {
                 tokio::spawn(async move { render.run(stop).await })
             })
             .collect();
-        tokio::join!(self.consume_uploads(stop.clone()), notifier);
+        let sweep = self
+            .sweeper
+            .run(self.sweep_every, stop.clone().cancelled_owned());
+        tokio::join!(self.consume_uploads(stop.clone()), notifier, sweep);
         for worker in workers {
             let _ = worker.await;
         }

@@ -15,7 +15,11 @@ pub async fn serve(data_dir: &Path, port: u16) -> anyhow::Result<()> {
     crate::identity::ensure_models().await;
     let stack = EmbeddedStack::open(data_dir, objects_port).await?;
     let engine = likeness_render::engine_from_env(&Catalogue::builtin())?;
-    let pipeline = Pipeline::open(stack, engine, PipelineOptions::default(), data_dir).await?;
+    let options = PipelineOptions {
+        retention: likeness_core::retention::Retention::from_env().map_err(anyhow::Error::msg)?,
+        ..PipelineOptions::default()
+    };
+    let pipeline = Pipeline::open(stack, engine, options, data_dir).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("listening on 127.0.0.1:{port}"))?;

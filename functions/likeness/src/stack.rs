@@ -41,6 +41,33 @@ pub struct EmbeddedStack {
     pub meter: Arc<dyn Meter>,
     pub objects: ObjectServer,
     pub clock: Arc<dyn Clock>,
+    /// Held for the stack's life: one process per data directory (see [`lock_data_dir`]).
+    _lock: std::fs::File,
+}
+
+/// Take the data directory for this process alone. At start the stack releases
+/// every queue message a previous process had taken, which is only right if
+/// that process is gone: a second `likeness` on the same directory is refused
+/// instead. The lock is the kernel's, so a process killed with `kill -9` leaves
+/// none behind.
+fn lock_data_dir(data_dir: &Path) -> anyhow::Result<std::fs::File> {
+    let path = data_dir.join("likeness.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another likeness process is using {}; stop it or choose another --data-dir",
+            data_dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
 }
 
 impl EmbeddedStack {
@@ -58,6 +85,7 @@ impl EmbeddedStack {
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
+        let lock = lock_data_dir(data_dir)?;
         let records = Arc::new(SqliteRecords::open(&records_path(data_dir), clock.clone())?);
         let costs = Arc::new(SqliteCosts::open(&records_path(data_dir))?);
         let deliveries = Arc::new(SqliteDeliveries::open(&records_path(data_dir))?);
@@ -75,6 +103,15 @@ impl EmbeddedStack {
             dead_letter: Some(UPLOADS_DLQ.into()),
         };
         queue.declare(UPLOADS_QUEUE, uploads).await?;
+        // Whatever a previous process had taken died with it: deliver it again
+        // now rather than after each queue's visibility timeout (minutes).
+        let released = queue.release_claimed().await?;
+        if released > 0 {
+            tracing::info!(
+                released,
+                "re-queued messages the previous process had taken"
+            );
+        }
         let secret = object_secret(data_dir)?;
         let objects = ObjectServer::start(ObjectServerConfig {
             root: data_dir.join("objects"),
@@ -107,6 +144,7 @@ impl EmbeddedStack {
             meter,
             objects,
             clock,
+            _lock: lock,
         })
     }
 

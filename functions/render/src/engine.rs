@@ -118,6 +118,51 @@ pub enum RenderError {
     Style { style: String, reason: String },
     #[error("{engine} engine failed: {reason}")]
     Engine { engine: String, reason: String },
+    /// The render's [`CancelFlag`] was set; the engine stopped at its next check.
+    #[error("the render was cancelled")]
+    Cancelled,
+}
+
+/// Stops a render from outside its thread. Engines check it between units of
+/// work (diffusion: every denoising step; classic: between passes) and return
+/// [`RenderError::Cancelled`], so an abandoned render stops computing within one
+/// unit instead of running to the end on a thread nobody waits for.
+#[derive(Clone, Debug, Default)]
+pub struct CancelFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl CancelFlag {
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `Err(Cancelled)` once cancelled: for `?` between units of work.
+    pub fn check(&self) -> Result<(), RenderError> {
+        if self.is_cancelled() {
+            Err(RenderError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A guard that cancels this flag when dropped: whatever way the owner of
+    /// the render stops waiting (an error, a dropped future), the compute stops.
+    pub fn cancel_on_drop(&self) -> CancelOnDrop {
+        CancelOnDrop(self.clone())
+    }
+}
+
+/// See [`CancelFlag::cancel_on_drop`].
+#[derive(Debug)]
+pub struct CancelOnDrop(CancelFlag);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
 }
 
 /// A render engine. Synchronous: a worker calls it from a blocking thread.
@@ -125,6 +170,17 @@ pub trait Engine: Send + Sync {
     /// Short, stable name recorded with every candidate (`classic`, `diffusion`).
     fn name(&self) -> &str;
     fn render(&self, request: &RenderRequest) -> Result<Vec<Candidate>, RenderError>;
+    /// [`Engine::render`] that stops with [`RenderError::Cancelled`] soon after
+    /// `cancel` is set. Engines that cannot stop midway keep this default, which
+    /// only checks before starting.
+    fn render_cancellable(
+        &self,
+        request: &RenderRequest,
+        cancel: &CancelFlag,
+    ) -> Result<Vec<Candidate>, RenderError> {
+        cancel.check()?;
+        self.render(request)
+    }
     /// The identity scale this engine renders `request` with; `None` for
     /// engines that do not condition on identity tokens.
     fn identity_scale(&self, request: &RenderRequest) -> Option<f32> {

@@ -10,8 +10,8 @@ pub mod worker;
 
 pub use classic::{ClassicEngine, params::ClassicParams, params::Medium};
 pub use engine::{
-    Candidate, DEFAULT_LONG_SIDE, DIFFUSION_MODEL_ENV, Engine, FaceHint, IdentityHints,
-    MAX_VARIATIONS, RenderError, RenderRequest, engine_from_env,
+    CancelFlag, CancelOnDrop, Candidate, DEFAULT_LONG_SIDE, DIFFUSION_MODEL_ENV, Engine, FaceHint,
+    IdentityHints, MAX_VARIATIONS, RenderError, RenderRequest, engine_from_env,
 };
 pub use landmarks::{FaceLandmarks, add_landmarks};
 /// Style signatures live with the other image measurements in `likeness-vision`,

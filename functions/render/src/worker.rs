@@ -1,11 +1,16 @@
 //! The render worker: takes render tasks that the state machine sends with
 //! `sqs:sendMessage.waitForTaskToken`, renders the candidates, stores them under
-//! `work/{id}/candidates/`, and answers the task token. It heartbeats while an
-//! engine runs, so a worker that dies is noticed (`States.HeartbeatTimeout`) and
-//! the task retried elsewhere; on shutdown it fails its in-flight task back to
-//! the workflow instead of leaving it to time out.
+//! `work/{id}/candidates/`, and answers the task token. While an engine runs it
+//! keeps the message invisible to other workers; a worker that dies stops doing
+//! so, and its message reappears for another worker, which renders the same task
+//! token (docs/WORKFLOW.md). It heartbeats too, so it learns when nobody waits
+//! for the task any more; on shutdown it fails its in-flight task back to the
+//! workflow instead of leaving it to time out. A render it stops waiting for
+//! (abandoned, or dropped at shutdown) is cancelled, so its compute stops too.
 
-use crate::{Engine, FaceHint, FaceLandmarks, IdentityHints, RenderRequest, add_landmarks};
+use crate::{
+    CancelFlag, Engine, FaceHint, FaceLandmarks, IdentityHints, RenderRequest, add_landmarks,
+};
 use image::RgbImage;
 use likeness_core::ports::{Blobs, Queue, QueueMessage, Workflow};
 use likeness_core::task_error::names;
@@ -85,6 +90,18 @@ impl RenderWorker {
 
     /// Render one task: returns the task output for `SendTaskSuccess`.
     pub async fn render(&self, task: &RenderTask) -> Result<RenderOutput, TaskError> {
+        // A message can outlive its task: the execution timed out (no worker came
+        // in time) or ended while the message waited. Ask before spending GPU time.
+        match self.workflow.send_task_heartbeat(&task.task_token).await {
+            Ok(()) => {}
+            Err(PortError::Conflict(_) | PortError::NotFound(_)) => {
+                return Err(TaskError::new(
+                    names::RENDER_ABANDONED,
+                    "the task stopped waiting before a worker took it",
+                ));
+            }
+            Err(e) => tracing::warn!(error = %e, "heartbeat on receipt"),
+        }
         let reference = self
             .blobs
             .get(&keys::reference(&task.preview_id))
@@ -110,11 +127,19 @@ impl RenderWorker {
         let engine = self.engine.clone();
         let landmarks = self.landmarks.clone();
         let started = Instant::now();
+        // Dropping a blocking task's handle does not stop its thread: the engine
+        // is told instead, whichever way this function stops waiting (abandoned,
+        // or dropped when the worker shuts down), and stops within one step.
+        let cancel = CancelFlag::default();
+        let _stop_compute = cancel.cancel_on_drop();
+        let cancel_on_abandon = cancel.clone();
+        let span = tracing::Span::current();
         let mut rendering = tokio::task::spawn_blocking(move || {
+            let _in_task = span.enter();
             if let Some(finder) = landmarks {
                 add_landmarks(&mut request.identity, &request.reference, finder.as_ref());
             }
-            engine.render(&request)
+            engine.render_cancellable(&request, &cancel)
         });
         let candidates = loop {
             tokio::select! {
@@ -124,7 +149,10 @@ impl RenderWorker {
                         Ok(()) => {}
                         // The task timed out or was answered elsewhere: stop working on it.
                         Err(PortError::Conflict(_) | PortError::NotFound(_)) => {
-                            rendering.abort();
+                            // Free the device before taking the next task: the
+                            // engine stops at its next check (one step or pass).
+                            cancel_on_abandon.cancel();
+                            let _ = (&mut rendering).await;
                             return Err(TaskError::new(names::RENDER_ABANDONED, "the task is no longer waiting for this worker"));
                         }
                         Err(e) => tracing::warn!(error = %e, "heartbeat"),
@@ -232,7 +260,7 @@ impl RenderWorker {
 
     /// How long a received task stays hidden from other workers; extended at
     /// every heartbeat while the task is worked on.
-    fn visibility(&self) -> Duration {
+    pub fn visibility(&self) -> Duration {
         self.heartbeat * 4
     }
 

@@ -4,6 +4,7 @@
 use crate::sdk_error::{port_error, port_error_with};
 use async_trait::async_trait;
 use aws_sdk_sfn::Client;
+use aws_sdk_sfn::error::ProvideErrorMetadata;
 use likeness_core::PortError;
 use likeness_core::error::PortResult;
 use likeness_core::ports::{ExecutionHistory, StartOutcome, Workflow};
@@ -130,13 +131,27 @@ impl Workflow for StepFunctionsWorkflow {
     }
 
     async fn send_task_heartbeat(&self, token: &str) -> PortResult<()> {
-        self.client
+        let sent = self
+            .client
             .send_task_heartbeat()
             .task_token(token)
             .send()
-            .await
-            .map_err(|e| port_error_with("send task heartbeat", e, finished_task))?;
-        Ok(())
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            // The render task has no HeartbeatSeconds (docs/WORKFLOW.md); moto 5.2
+            // answers a heartbeat on such a task with InvalidToken although the
+            // task waits. A heartbeat is news, not a verdict: only an ended task
+            // (TaskTimedOut, TaskDoesNotExist) tells the worker to stop.
+            Err(e) if e.code() == Some("InvalidToken") => {
+                tracing::debug!("heartbeat answered InvalidToken; the task may still wait");
+                Ok(())
+            }
+            Err(e) => Err(port_error_with("send task heartbeat", e, |code| {
+                matches!(code, "TaskTimedOut" | "TaskDoesNotExist")
+                    .then_some(PortError::Conflict as fn(String) -> PortError)
+            })),
+        }
     }
 }
 

@@ -155,14 +155,16 @@ async fn an_execution_per_preview_and_the_task_token_callback() {
     assert_eq!(status, "SUCCEEDED");
     assert_eq!(output.unwrap()["render"], json!({"candidates": 2}));
 
-    // A duplicate delivery of the same task settles again: done, not an error;
-    // its heartbeat learns that nobody waits for it.
+    // A duplicate delivery of the same task settles again: done, not an error.
     workflow
         .send_task_success(&token, json!({"candidates": 2}))
         .await
         .unwrap();
-    let err = workflow.send_task_heartbeat(&token).await.unwrap_err();
-    assert!(matches!(err, PortError::Conflict(_)), "{err:?}");
+    // Step Functions answers a heartbeat on a closed task with TaskTimedOut (a
+    // Conflict: the worker stops); moto 5.2 answers InvalidToken, which it also
+    // gives for a waiting task without HeartbeatSeconds, so the adapter reads a
+    // heartbeat's InvalidToken as no news.
+    workflow.send_task_heartbeat(&token).await.unwrap();
 }
 
 #[tokio::test]

@@ -14,11 +14,12 @@ pub mod ports;
 pub mod preview;
 pub mod qa;
 pub mod rejection;
+pub mod retention;
 pub mod s3_event;
 pub mod seeds;
 pub mod task_error;
 pub mod tasks;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use catalogue::{Catalogue, Style};

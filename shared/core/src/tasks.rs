@@ -380,7 +380,7 @@ mod tests {
         let task: MarkFailedTask = round_trips("mark-failed.json");
         assert_eq!(
             task.error.map(|e| e.error).as_deref(),
-            Some("States.HeartbeatTimeout")
+            Some("States.Timeout")
         );
     }
 

@@ -353,3 +353,73 @@ async fn messages_and_records_survive_reopening() {
         Status::Analyzing
     );
 }
+
+#[tokio::test]
+async fn released_claims_are_delivered_again_at_once_with_their_receive_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let path = dir.path().join("q.sqlite");
+    let options = QueueOptions {
+        max_receives: Some(2),
+        dead_letter: Some("work-dlq".into()),
+    };
+    let stale = {
+        // A process takes two messages for five minutes and dies; a third is delayed.
+        let queue = SqliteQueue::open(&path, clock.clone()).unwrap();
+        queue.declare("work", options.clone()).await.unwrap();
+        queue.send("work", "a", Duration::ZERO).await.unwrap();
+        queue.send("work", "b", Duration::ZERO).await.unwrap();
+        queue
+            .send("work", "later", Duration::from_secs(60))
+            .await
+            .unwrap();
+        let taken = queue
+            .receive("work", 10, Duration::from_secs(300), Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(taken.len(), 2);
+        taken
+    };
+    let queue = SqliteQueue::open(&path, clock.clone()).unwrap();
+    let held: Vec<_> = queue.in_flight().await.unwrap();
+    assert_eq!(held.len(), 2);
+    assert!(
+        held.iter()
+            .all(|m| m.queue == "work" && m.receive_count == 1)
+    );
+    // Sent after the dead process took its two: the released ones still go first.
+    queue.send("work", "c", Duration::ZERO).await.unwrap();
+    assert_eq!(queue.release_claimed().await.unwrap(), 2);
+    assert!(queue.in_flight().await.unwrap().is_empty());
+    let again = queue
+        .receive("work", 2, Duration::from_secs(300), Duration::ZERO)
+        .await
+        .unwrap();
+    let bodies: Vec<_> = again.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["a", "b"], "released first, in the order sent");
+    assert_eq!(queue.receive_count(&again[0].id).await.unwrap(), Some(2));
+    let c = queue
+        .receive("work", 10, Duration::from_secs(300), Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(c.len(), 1, "the delayed message stays delayed");
+    queue.delete("work", &c[0].receipt_handle).await.unwrap();
+    assert_eq!(queue.receive_count(&c[0].id).await.unwrap(), None);
+    assert!(again.iter().all(|m| m.receive_count == 2));
+    // The dead process's receipts own nothing any more.
+    for m in &stale {
+        queue.delete("work", &m.receipt_handle).await.unwrap();
+    }
+    assert_eq!(queue.depth("work").await.unwrap(), 3);
+    // A message that has now been taken twice goes to the dead-letter queue the
+    // next time it is released, instead of crashing every process for ever.
+    assert_eq!(queue.release_claimed().await.unwrap(), 2);
+    assert!(
+        queue
+            .receive("work", 10, Duration::from_secs(300), Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(queue.depth("work-dlq").await.unwrap(), 2);
+}

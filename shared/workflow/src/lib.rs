@@ -53,7 +53,6 @@ pub fn testing_substitutions() -> std::collections::BTreeMap<String, String> {
             "arn:aws:lambda:local:000000000000:function:notify",
         ),
         ("MaxConcurrency", "2"),
-        ("RenderHeartbeatSeconds", "60"),
         ("MaxJudgeAttempts", "3"),
     ]
     .into_iter()

@@ -163,36 +163,32 @@ async fn a_second_start_with_the_same_name_is_a_no_op() {
 }
 
 #[tokio::test]
-async fn a_silent_worker_times_out_on_heartbeat_and_the_render_is_retried() {
+async fn a_render_nobody_answers_fails_at_the_cap_and_is_not_retried() {
+    // The render task has no heartbeat (queue time must not count): a task no
+    // worker answers waits until TimeoutSeconds and then fails the preview.
     let queue = Arc::new(MemQueue::default());
-    let (h, _calls) = preview_handlers(queue.clone(), |_| Ok(json!({"decision": "pass"})));
+    let (h, calls) = preview_handlers(queue.clone(), |_| Ok(json!({"decision": "pass"})));
     let r = runner(h, Store::in_memory().unwrap(), &[]);
     let wf: Arc<dyn Workflow> = Arc::new(r.clone());
-    let (_w, log) = spawn_worker(
-        queue,
-        "render",
-        wf,
-        vec![Action::Silent, Action::HeartbeatSuccess],
-    );
+    let (_w, log) = spawn_worker(queue, "render", wf, vec![Action::Silent]);
     r.start("pv_1", preview_input(&["oil"])).unwrap();
     let rec = finish(&r, "pv_1").await;
-    assert_eq!(rec.status, ExecutionStatus::Succeeded);
+    assert_eq!(rec.status, ExecutionStatus::Failed);
     let history = r.history("pv_1").unwrap();
     let timed_out = history
         .iter()
         .find(|e| e.kind == "TaskTimedOut")
         .expect("timeout event");
-    assert_eq!(timed_out.detail["Error"], "States.HeartbeatTimeout");
-    let retry = history
-        .iter()
-        .find(|e| e.kind == "StateRetryScheduled")
-        .unwrap();
-    assert_eq!(retry.detail["delay_seconds"], 2.0);
-    let log = log.lock().unwrap();
-    assert_eq!(log.messages.len(), 2);
-    assert_ne!(
-        log.tokens[0], log.tokens[1],
-        "each attempt has its own token"
+    assert_eq!(timed_out.detail["Error"], "States.Timeout");
+    assert!(
+        !history.iter().any(|e| e.kind == "StateRetryScheduled"),
+        "a render that waited out the cap is not sent again"
+    );
+    assert_eq!(log.lock().unwrap().messages.len(), 1);
+    assert_eq!(names(&calls), ["mark-failed", "notify"]);
+    assert_eq!(
+        calls.lock().unwrap()[0].1["error"]["Error"],
+        "States.Timeout"
     );
 }
 
@@ -361,18 +357,19 @@ async fn a_resumed_task_still_times_out_rather_than_waiting_forever() {
     first.halt();
     w.abort();
 
-    // Nobody answers the old token: heartbeat timeout, retries (fresh messages), then the Catch path.
+    // Nobody answers the old token: the resumed wait still ends at the task's
+    // cap (not retried, no fresh message), then the Catch path.
     let second = runner(h, Store::open(&db).unwrap(), &[]);
     second.recover().unwrap();
     let wf: Arc<dyn Workflow> = Arc::new(second.clone());
-    let (_w2, log2) = spawn_worker(queue, "render", wf, vec![Action::Silent, Action::Silent]);
+    let (_w2, log2) = spawn_worker(queue, "render", wf, vec![Action::Silent]);
     let rec = finish(&second, "pv_1").await;
     assert_eq!(rec.status, ExecutionStatus::Failed);
-    assert_eq!(log2.lock().unwrap().messages.len(), 2);
+    assert_eq!(log2.lock().unwrap().messages.len(), 0);
     assert_eq!(names(&calls), ["mark-failed", "notify"]);
     assert_eq!(
         calls.lock().unwrap()[0].1["error"]["Error"],
-        "States.HeartbeatTimeout"
+        "States.Timeout"
     );
 }
 

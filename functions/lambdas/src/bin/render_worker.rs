@@ -3,7 +3,9 @@
 
 use likeness_core::Catalogue;
 use likeness_lambdas::AwsStack;
-use likeness_lambdas::render_worker::{WorkerSettings, cancel_on_shutdown_signal, run};
+use likeness_lambdas::render_worker::{
+    TaskProtection, WorkerSettings, cancel_on_shutdown_signal, run,
+};
 use likeness_render::worker::RenderWorker;
 use likeness_render::{FaceLandmarks, engine_from_env};
 use std::sync::Arc;
@@ -41,7 +43,11 @@ async fn main() -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     cancel_on_shutdown_signal(stop.clone());
     tracing::info!(queue = %settings.queue_url, workers = settings.workers, "render worker started");
-    run(worker, settings.workers, stop).await;
+    let protection = TaskProtection::from_env().map(Arc::new);
+    if protection.is_none() {
+        tracing::info!("no ECS agent (ECS_AGENT_URI unset): no scale-in protection");
+    }
+    run(worker, settings.workers, stop, protection).await;
     tracing::info!("render worker stopped");
     Ok(())
 }

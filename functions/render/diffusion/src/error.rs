@@ -74,6 +74,9 @@ pub enum LoadError {
 pub enum DiffusionError {
     #[error("invalid request: {0}")]
     Request(String),
+    /// A [`crate::StepObserver`] stopped sampling.
+    #[error("stopped after {done} of {total} denoising steps")]
+    Stopped { done: usize, total: usize },
     #[error("tensor backend: {0}")]
     Candle(#[from] candle_core::Error),
 }

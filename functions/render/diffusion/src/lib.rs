@@ -19,7 +19,9 @@ pub mod weights;
 
 pub use error::{DiffusionError, LoadError, TensorProblem};
 pub use guards::Guards;
-pub use model::{DiffusionModel, Img2ImgRequest, MODEL_ENV, NoiseSource, SeededNoise, SubjectBox};
+pub use model::{
+    DiffusionModel, Img2ImgRequest, MODEL_ENV, NoiseSource, SeededNoise, StepObserver, SubjectBox,
+};
 pub use scheduler::{SchedulerKind, Spacing};
 
 pub use candle_core::{DType, Device};

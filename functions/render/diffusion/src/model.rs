@@ -1,5 +1,6 @@
 //! Loading a diffusers-format folder and running img2img.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
@@ -351,8 +352,25 @@ impl DiffusionModel {
 
     /// Runs img2img; one image per seed, each the size of `req.image`.
     pub fn img2img(&self, req: &Img2ImgRequest) -> Result<Vec<RgbImage>, DiffusionError> {
+        self.img2img_observed(req, &mut NoObserver)
+    }
+
+    /// [`DiffusionModel::img2img`] telling `observer` about every denoising step
+    /// (for progress), which may stop the run between steps
+    /// ([`DiffusionError::Stopped`]).
+    pub fn img2img_observed(
+        &self,
+        req: &Img2ImgRequest,
+        observer: &mut dyn StepObserver,
+    ) -> Result<Vec<RgbImage>, DiffusionError> {
         let mut noise = SeededNoise::new(&req.seeds);
-        self.img2img_with_noise(req, &mut noise)
+        self.sample(req, &mut noise, observer)
+    }
+
+    /// The model's native sampling size in pixels (the UNet's `sample_size` × the
+    /// VAE factor: 512 for SD 1.5) and the multiple image sides are rounded to.
+    pub fn native_size(&self) -> (usize, usize) {
+        (self.summary.native_size, self.multiple)
     }
 
     /// [`DiffusionModel::img2img`] drawing its noise from `noise` instead of the
@@ -362,6 +380,15 @@ impl DiffusionModel {
         &self,
         req: &Img2ImgRequest,
         noise: &mut dyn NoiseSource,
+    ) -> Result<Vec<RgbImage>, DiffusionError> {
+        self.sample(req, noise, &mut NoObserver)
+    }
+
+    fn sample(
+        &self,
+        req: &Img2ImgRequest,
+        noise: &mut dyn NoiseSource,
+        observer: &mut dyn StepObserver,
     ) -> Result<Vec<RgbImage>, DiffusionError> {
         req.validate()?;
         let (ow, oh) = req.image.dimensions();
@@ -417,6 +444,10 @@ impl DiffusionModel {
         let start_noise = noise.next(shape, dev)?;
         let mut x = sampler.start(&reference, &start_noise)?;
         let n = sampler.timesteps.len();
+        let stopped = |done| DiffusionError::Stopped { done, total: n };
+        if observer.step(0, n).is_break() {
+            return Err(stopped(0));
+        }
         for (i, &t) in sampler.timesteps.iter().enumerate() {
             let input = sampler.scale_input(&x, i)?;
             let input = if cfg {
@@ -452,6 +483,9 @@ impl DiffusionModel {
                 None
             };
             x = sampler.step(&x, &x0, i, step_noise.as_ref())?;
+            if observer.step(i + 1, n).is_break() {
+                return Err(stopped(i + 1));
+            }
         }
         let pixels = self
             .vae
@@ -575,6 +609,28 @@ fn latent_region(
     let x1 = (((s.x + s.width) as f64 * sx).ceil() as usize).clamp(x0 + 1, lw);
     let y1 = (((s.y + s.height) as f64 * sy).ceil() as usize).clamp(y0 + 1, lh);
     LatentRegion { x0, y0, x1, y1 }
+}
+
+/// Told when sampling starts (`done` = 0) and after every denoising step, with the
+/// number of steps this request runs (`floor(steps × strength)`); all seeds of a
+/// request step together, as one batch. Returning `Break` stops sampling before
+/// the next step (and before decoding).
+pub trait StepObserver {
+    fn step(&mut self, done: usize, total: usize) -> ControlFlow<()>;
+}
+
+impl<F: FnMut(usize, usize) -> ControlFlow<()>> StepObserver for F {
+    fn step(&mut self, done: usize, total: usize) -> ControlFlow<()> {
+        self(done, total)
+    }
+}
+
+struct NoObserver;
+
+impl StepObserver for NoObserver {
+    fn step(&mut self, _: usize, _: usize) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
 }
 
 /// Where img2img's Gaussian noise comes from: called once for the starting noise and

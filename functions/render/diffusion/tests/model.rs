@@ -437,3 +437,44 @@ fn unet_matches_candle_transformers_unet() {
         );
     }
 }
+
+#[test]
+fn the_observer_sees_every_step_and_can_stop_between_steps() {
+    use std::ops::ControlFlow;
+    let dir = tempfile::tempdir().unwrap();
+    common::write_tiny_model(dir.path());
+    let model = load(dir.path());
+    let req = request(vec![3, 4]);
+    let mut seen = Vec::new();
+    let observed = model
+        .img2img_observed(&req, &mut |done, total| {
+            seen.push((done, total));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    let n = likeness_diffusion::scheduler::img2img_steps(req.steps, req.strength as f64);
+    assert!(n > 1, "the request runs several steps");
+    assert_eq!(seen, (0..=n).map(|k| (k, n)).collect::<Vec<_>>());
+    assert_eq!(
+        observed,
+        model.img2img(&req).unwrap(),
+        "observing changes nothing"
+    );
+
+    let mut calls = 0;
+    let err = model
+        .img2img_observed(&req, &mut |done, _| {
+            calls += 1;
+            if done == 1 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, likeness_diffusion::DiffusionError::Stopped { done: 1, total } if total == n),
+        "{err}"
+    );
+    assert_eq!(calls, 2, "no step runs after the stop");
+}

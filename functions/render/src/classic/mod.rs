@@ -12,7 +12,9 @@ mod print;
 pub(crate) use likeness_vision::raster;
 mod strokes;
 
-use crate::engine::{Candidate, Engine, FaceHint, IdentityHints, RenderError, RenderRequest};
+use crate::engine::{
+    CancelFlag, Candidate, Engine, FaceHint, IdentityHints, RenderError, RenderRequest,
+};
 use image::RgbImage;
 use likeness_core::{Catalogue, Point, Rect, Style};
 use noise::Dice;
@@ -44,17 +46,27 @@ impl ClassicEngine {
         Ok((style, style_params(style)?))
     }
 
-    fn render_one(&self, req: &RenderRequest, seed: u64) -> Result<RgbImage, RenderError> {
+    /// One candidate; `cancel` is checked between its passes (preparation, the
+    /// body's medium, a hybrid's face medium).
+    fn render_one(
+        &self,
+        req: &RenderRequest,
+        seed: u64,
+        cancel: &CancelFlag,
+    ) -> Result<RgbImage, RenderError> {
         let (body, face) = match &req.style.hybrid {
             Some(h) => (self.plain(&h.body)?.1, Some(self.plain(&h.face)?.1)),
             None => (style_params(&req.style)?, None),
         };
         let strength_scale = (req.strength / req.style.strength.max(0.05)).clamp(0.5, 1.6);
+        cancel.check()?;
         let prepared = Prepared::new(req, seed);
+        cancel.check()?;
         let body_img = prepared.ctx(&body, seed, strength_scale).render();
         let out = match face {
             None => body_img,
             Some(face_params) => {
+                cancel.check()?;
                 let face_img = prepared.ctx(&face_params, seed, strength_scale).render();
                 // A wider, softer mask than the detail mask: the seam must vanish.
                 let blend = gauss(&prepared.face_full, prepared.long as f32 / 90.0);
@@ -87,6 +99,14 @@ impl Engine for ClassicEngine {
     }
 
     fn render(&self, req: &RenderRequest) -> Result<Vec<Candidate>, RenderError> {
+        self.render_cancellable(req, &CancelFlag::default())
+    }
+
+    fn render_cancellable(
+        &self,
+        req: &RenderRequest,
+        cancel: &CancelFlag,
+    ) -> Result<Vec<Candidate>, RenderError> {
         req.validate()?;
         let span = tracing::info_span!("classic_render", style = %req.style.id, seed = req.seed);
         let _enter = span.enter();
@@ -95,7 +115,7 @@ impl Engine for ClassicEngine {
             .map(|i| {
                 let seed = likeness_core::seeds::variation(req.seed, i);
                 let started = Instant::now();
-                let image = self.render_one(req, seed)?;
+                let image = self.render_one(req, seed, cancel)?;
                 Ok(Candidate {
                     image,
                     seed,

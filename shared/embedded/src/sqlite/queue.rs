@@ -42,6 +42,14 @@ pub struct QueueOptions {
     pub dead_letter: Option<String>,
 }
 
+/// A message some consumer holds (see [`SqliteQueue::in_flight`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InFlight {
+    pub queue: String,
+    pub id: String,
+    pub receive_count: u32,
+}
+
 #[derive(Clone)]
 pub struct SqliteQueue {
     conn: Arc<Mutex<Connection>>,
@@ -106,6 +114,68 @@ impl SqliteQueue {
                 )
                 .map_err(backend)?;
             Ok(n as usize)
+        })
+        .await
+    }
+
+    /// Make every received-but-not-deleted message visible again now, ahead of
+    /// messages sent after it (it keeps its place in line), its receive count
+    /// kept (a message that crashes every process that takes it still reaches
+    /// the dead-letter queue) and its receipt handle voided.
+    ///
+    /// For a process that owns the queue file alone (the embedded stack holds
+    /// its data directory's lock): whatever is in flight at its start was taken
+    /// by a process that died, and waiting out visibility timeouts would only
+    /// delay recovery. Returns how many messages were released.
+    pub async fn release_claimed(&self) -> Result<usize, PortError> {
+        let now = self.now_ms();
+        with_conn(&self.conn, move |conn| {
+            conn.execute(
+                "UPDATE messages SET visible_at_ms = MIN(sent_at_ms, ?1), receipt = NULL
+                 WHERE receipt IS NOT NULL AND visible_at_ms > ?1",
+                [now],
+            )
+            .map_err(backend)
+        })
+        .await
+    }
+
+    /// Messages received and not yet deleted nor visible again, across all
+    /// queues: what a process has in hand (for operators and tests).
+    pub async fn in_flight(&self) -> Result<Vec<InFlight>, PortError> {
+        let now = self.now_ms();
+        with_conn(&self.conn, move |conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT queue, id, receive_count FROM messages
+                     WHERE receipt IS NOT NULL AND visible_at_ms > ?1 ORDER BY seq",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([now], |row| {
+                    Ok(InFlight {
+                        queue: row.get(0)?,
+                        id: row.get(1)?,
+                        receive_count: row.get(2)?,
+                    })
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    /// How many times message `id` has been received, `None` once it is deleted.
+    pub async fn receive_count(&self, id: &str) -> Result<Option<u32>, PortError> {
+        let id = id.to_owned();
+        with_conn(&self.conn, move |conn| {
+            conn.query_row(
+                "SELECT receive_count FROM messages WHERE id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(backend)
         })
         .await
     }

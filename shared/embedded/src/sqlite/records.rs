@@ -46,6 +46,26 @@ impl SqliteRecords {
     }
 }
 
+impl SqliteRecords {
+    /// Every preview retention still has work on: all but `expired` and `erased`.
+    /// The one-machine sweeper reads them; on AWS the table's TTL does this job.
+    pub async fn retained(&self) -> Result<Vec<Preview>, PortError> {
+        with_conn(&self.conn, move |conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT body FROM previews WHERE status NOT IN ('expired', 'erased')
+                     ORDER BY created_at",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([], |row| row.get::<_, String>(0))
+                .map_err(backend)?;
+            rows.map(|row| decode(row.map_err(backend)?)).collect()
+        })
+        .await
+    }
+}
+
 fn decode(body: String) -> Result<Preview, PortError> {
     serde_json::from_str(&body)
         .map_err(|e| PortError::Backend(format!("stored preview is not valid: {e}")))

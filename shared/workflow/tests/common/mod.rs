@@ -18,6 +18,9 @@ pub enum Action {
     HeartbeatSuccess,
     Fail(String, String),
     Silent,
+    /// Holds the message this long, then answers like `SuccessEcho`: to the
+    /// state machine the same as a message that waited in the queue for a worker.
+    LateSuccess(Duration),
 }
 
 impl Action {
@@ -30,6 +33,10 @@ impl Action {
                 v["cause"].as_str().unwrap_or_default().to_string(),
             ),
             "silent" => Action::Silent,
+            // The conformance runner runs 20x faster than moto; so does the wait.
+            "late_success" => Action::LateSuccess(Duration::from_secs_f64(
+                v["seconds"].as_f64().unwrap_or_default() / 20.0,
+            )),
             other => panic!("unknown worker action {other:?}"),
         }
     }
@@ -84,6 +91,10 @@ pub fn spawn_worker(
                         workflow.send_task_success(&token, echo).await.unwrap();
                     }
                     Action::SuccessEcho => workflow.send_task_success(&token, echo).await.unwrap(),
+                    Action::LateSuccess(wait) => {
+                        tokio::time::sleep(wait).await;
+                        workflow.send_task_success(&token, echo).await.unwrap();
+                    }
                     Action::Fail(e, c) => workflow.send_task_failure(&token, &e, &c).await.unwrap(),
                 }
             }
