@@ -27,6 +27,19 @@ pub trait FaceModel: Send + Sync {
         image: &image::RgbImage,
         face: &Rect,
     ) -> Result<FaceDescription, FaceModelError>;
+
+    /// Every face of `faces` (an image and a box in it), in order. A model
+    /// that can run its network on a batch overrides this: one pass over a
+    /// style's candidates costs less than one per face.
+    fn describe_batch(
+        &self,
+        faces: &[(&image::RgbImage, Rect)],
+    ) -> Result<Vec<FaceDescription>, FaceModelError> {
+        faces
+            .iter()
+            .map(|(image, face)| self.describe(image, face))
+            .collect()
+    }
 }
 
 /// The dlib models from likeness-identity: landmarks, aligned chip, embedding.
@@ -46,6 +59,46 @@ impl FaceModel for likeness_identity::FaceModels {
             landmarks: face.landmarks.to_vec(),
             embedding: face.embedding,
         })
+    }
+
+    /// Landmarks and aligned chip per face, then one network pass over all chips.
+    fn describe_batch(
+        &self,
+        faces: &[(&image::RgbImage, Rect)],
+    ) -> Result<Vec<FaceDescription>, FaceModelError> {
+        use likeness_identity::chip::{CHIP_PADDING, CHIP_SIZE, ChipDetails, extract_chip};
+        let error = |e: likeness_identity::IdentityError| FaceModelError(e.to_string());
+        let mut landmarks = Vec::with_capacity(faces.len());
+        let mut chips = Vec::with_capacity(faces.len());
+        // Candidates usually hold one face each; the grey copy is made once an image.
+        let mut grey: Option<(&image::RgbImage, image::GrayImage)> = None;
+        for (image, face) in faces {
+            if image.width() == 0 || image.height() == 0 {
+                return Err(FaceModelError(format!(
+                    "the image is empty ({}x{})",
+                    image.width(),
+                    image.height()
+                )));
+            }
+            let g = match grey.take() {
+                Some((seen, g)) if std::ptr::eq(seen, *image) => g,
+                _ => likeness_identity::shape::intensity_image(image),
+            };
+            let points = self.landmarks(&g, face).map_err(error)?;
+            grey = Some((image, g));
+            let details = ChipDetails::for_face(&points, CHIP_SIZE, CHIP_PADDING);
+            chips.push(extract_chip(image, &details));
+            landmarks.push(points.to_vec());
+        }
+        let embeddings = self.encoder.embed(&chips).map_err(error)?;
+        Ok(landmarks
+            .into_iter()
+            .zip(embeddings)
+            .map(|(landmarks, e)| FaceDescription {
+                landmarks,
+                embedding: e.to_vec(),
+            })
+            .collect())
     }
 }
 

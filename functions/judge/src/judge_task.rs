@@ -6,7 +6,7 @@
 use crate::StyleQa;
 use crate::decide::{DecisionInput, JudgedCandidate, Outcome, RenderParams, decide};
 use crate::face::FaceModel;
-use crate::score::{Reference, judge_candidate};
+use crate::score::{Reference, judge_candidates};
 use likeness_core::cost::StageUnits;
 use likeness_core::metering::{Function, Meter, Stopwatch};
 use likeness_core::ports::{Blobs, Clock};
@@ -117,19 +117,25 @@ async fn judge(ports: &JudgePorts, task: &JudgeTask) -> Result<Verdict, TaskErro
         Vec::new()
     };
     let model = ports.model.as_deref();
-    let reference = Reference::build(&reference, task.subject, hints.subject, model)
-        .map_err(|e| TaskError::new(names::JUDGE_BAD_REFERENCE, e))?;
-    let mut candidates = Vec::with_capacity(images.len());
-    for (c, image) in task.render.candidates.iter().zip(&images) {
-        let report = judge_candidate(&reference, image, &qa, model)
-            .map_err(|e| TaskError::new(names::JUDGE_FAILED, e))?;
-        candidates.push(JudgedCandidate {
+    // Analysis already found the reference's faces; the judge starts from them.
+    let hint_faces: Vec<likeness_core::Rect> = hints.faces.iter().map(|f| f.rect).collect();
+    let reference =
+        Reference::build_with_faces(&reference, task.subject, hints.subject, &hint_faces, model)
+            .map_err(|e| TaskError::new(names::JUDGE_BAD_REFERENCE, e))?;
+    let reports = judge_candidates(&reference, &images, &qa, model)
+        .map_err(|e| TaskError::new(names::JUDGE_FAILED, e))?;
+    let candidates: Vec<JudgedCandidate> = task
+        .render
+        .candidates
+        .iter()
+        .zip(reports)
+        .map(|(c, report)| JudgedCandidate {
             key: c.key.clone(),
             seed: c.seed,
             attempt: task.attempt,
             report,
-        });
-    }
+        })
+        .collect();
     let used = task.render.parameters;
     let input = DecisionInput {
         style: task.style.clone(),

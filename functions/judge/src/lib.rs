@@ -30,4 +30,6 @@ pub use finalize::FinalizePorts;
 pub use judge_task::JudgePorts;
 pub use likeness_core::tasks::Selected;
 pub use mark_failed::MarkFailedPorts;
-pub use score::{ArtifactCode, CandidateReport, JudgeError, Reference, Scores, judge_candidate};
+pub use score::{
+    ArtifactCode, CandidateReport, JudgeError, Reference, Scores, judge_candidate, judge_candidates,
+};

@@ -4,12 +4,15 @@
 use crate::blotches::dark_blotches;
 use crate::colour::{Swatch, palette, palette_distance};
 use crate::config::StyleQa;
-use crate::face::{FaceModel, FaceModelError, embedding_distance, landmark_error};
+use crate::face::{FaceDescription, FaceModel, FaceModelError, embedding_distance, landmark_error};
 use crate::metrics::{black_tile_fraction, clipped_fraction, edge_ssim, luma_std, phash};
 use image::{RgbImage, imageops};
 use likeness_core::{Rect, SubjectKind};
-use likeness_vision::faces::detect_faces;
+use likeness_vision::faces::{FaceBox, detect_faces, detect_faces_gray};
+use likeness_vision::resize::shrink_gray_to_fit;
 use likeness_vision::saliency::salient_box;
+use likeness_vision::signature::PhotoMeasures;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -199,6 +202,19 @@ impl Reference {
         subject_box: Option<Rect>,
         model: Option<&dyn FaceModel>,
     ) -> Result<Reference, JudgeError> {
+        Self::build_with_faces(image, subject, subject_box, &[], model)
+    }
+
+    /// As [`Reference::build`], with the face boxes analysis found on this
+    /// reference (`hints.json`, largest first): when there are as many as the
+    /// order has people, the judge uses them instead of detecting again.
+    pub fn build_with_faces(
+        image: &RgbImage,
+        subject: SubjectKind,
+        subject_box: Option<Rect>,
+        known_faces: &[Rect],
+        model: Option<&dyn FaceModel>,
+    ) -> Result<Reference, JudgeError> {
         let (width, height) = image.dimensions();
         if width == 0 || height == 0 {
             return Err(JudgeError::Empty(width, height));
@@ -207,19 +223,28 @@ impl Reference {
         let mut faces = Vec::new();
         let region = match subject.expected_faces() {
             Some(n) => {
-                let found = detect_faces(image);
-                if found.len() < n {
+                let rects: Vec<Rect> = if known_faces.len() >= n {
+                    known_faces[..n].to_vec()
+                } else {
+                    detect_faces(image).iter().take(n).map(|f| f.rect).collect()
+                };
+                if rects.len() < n {
                     return Err(JudgeError::NoReferenceFace(subject));
                 }
-                for face in found.iter().take(n) {
-                    let embedding = match model {
-                        Some(model) => Some(model.describe(image, &face.rect)?.embedding),
-                        None => None,
-                    };
-                    faces.push(ReferenceFace {
-                        rect: face.rect,
-                        embedding,
-                    });
+                let embeddings = match model {
+                    Some(model) => {
+                        let items: Vec<(&RgbImage, Rect)> =
+                            rects.iter().map(|r| (image, *r)).collect();
+                        model
+                            .describe_batch(&items)?
+                            .into_iter()
+                            .map(|d| Some(d.embedding))
+                            .collect()
+                    }
+                    None => vec![None; n],
+                };
+                for (rect, embedding) in rects.into_iter().zip(embeddings) {
+                    faces.push(ReferenceFace { rect, embedding });
                 }
                 let mut region = head_region(&faces[0].rect, width, height);
                 for f in &faces[1..] {
@@ -263,6 +288,97 @@ impl Reference {
         let b = self.subject_box;
         Rect::new(b.x * sx, b.y * sy, b.width * sx, b.height * sy)
     }
+
+    /// Where the reference's faces can be in a candidate of this size: their
+    /// boxes scaled to it (renders keep the photo's framing) and padded by
+    /// [`FACE_SEARCH_PAD`] face sizes each side, clamped to the frame.
+    fn face_search_region(&self, width: u32, height: u32) -> Option<Rect> {
+        let (sx, sy) = (
+            width as f32 / self.width as f32,
+            height as f32 / self.height as f32,
+        );
+        let mut region: Option<(f32, f32, f32, f32)> = None;
+        for f in &self.faces {
+            let r = f.rect;
+            let pad = FACE_SEARCH_PAD * (r.width * sx).max(r.height * sy);
+            let (x0, y0) = (r.x * sx - pad, r.y * sy - pad);
+            let (x1, y1) = (r.right() * sx + pad, r.bottom() * sy + pad);
+            region = Some(match region {
+                None => (x0, y0, x1, y1),
+                Some((a, b, c, d)) => (a.min(x0), b.min(y0), c.max(x1), d.max(y1)),
+            });
+        }
+        let (x0, y0, x1, y1) = region?;
+        let r = Rect::new(x0, y0, x1 - x0, y1 - y0).clamped(width as f32, height as f32);
+        (r.width >= 1.0 && r.height >= 1.0).then_some(r)
+    }
+
+    /// The faces of a candidate, largest first. With the reference's faces
+    /// known, the detector looks only in [`Reference::face_search_region`],
+    /// shrunk so the expected face is [`FACE_SEARCH_HEIGHT`] px tall: the
+    /// cascade's cost follows the pixels it scans, and the padded region at
+    /// that scale is a fraction of the frame. When it finds fewer faces than
+    /// the order has people there (a render that moved or lost the face), the
+    /// whole frame is searched as before, so a missing face is confirmed and
+    /// a moved one still judged.
+    fn find_faces(&self, candidate: &RgbImage, expected: usize) -> Vec<FaceBox> {
+        let (width, height) = candidate.dimensions();
+        if let Some(region) = self.face_search_region(width, height) {
+            let found = detect_in_region(candidate, &region, self.face_scale(width, height));
+            if found.len() >= expected {
+                return found;
+            }
+        }
+        detect_faces(candidate)
+    }
+
+    /// Shrink factor that makes the smallest reference face, mapped onto a
+    /// candidate of this size, [`FACE_SEARCH_HEIGHT`] px tall (never enlarges).
+    fn face_scale(&self, width: u32, height: u32) -> f32 {
+        let sy = height as f32 / self.height as f32;
+        let sx = width as f32 / self.width as f32;
+        let smallest = self
+            .faces
+            .iter()
+            .map(|f| (f.rect.height * sy).min(f.rect.width * sx))
+            .fold(f32::INFINITY, f32::min);
+        (FACE_SEARCH_HEIGHT / smallest.max(1.0)).min(1.0)
+    }
+}
+
+/// Padding of the face search region, in face sizes on each side: renders
+/// keep the framing, so a face moves far less than this; diffusion's head
+/// drift measured in `docs/QA.md` stays well inside it.
+const FACE_SEARCH_PAD: f32 = 0.75;
+/// Face height the detector sees in the search region: 2.5 times the
+/// cascade's 40 px window, where it still finds every fixture face.
+const FACE_SEARCH_HEIGHT: f32 = 100.0;
+
+/// Faces in `region` of `image`, detected on a copy shrunk by `scale`; boxes
+/// in `image`'s coordinates, largest first.
+fn detect_in_region(image: &RgbImage, region: &Rect, scale: f32) -> Vec<FaceBox> {
+    let sub = imageops::grayscale(&crop(image, region));
+    let (x0, y0) = (region.x.floor(), region.y.floor());
+    let long = sub.width().max(sub.height());
+    let target = ((long as f32 * scale).round() as u32).max(1);
+    let small = if target < long {
+        shrink_gray_to_fit(sub.clone(), target)
+    } else {
+        sub.clone()
+    };
+    let k = sub.width() as f32 / small.width() as f32;
+    detect_faces_gray(&small)
+        .into_iter()
+        .map(|f| FaceBox {
+            rect: Rect::new(
+                x0 + f.rect.x * k,
+                y0 + f.rect.y * k,
+                f.rect.width * k,
+                f.rect.height * k,
+            ),
+            score: f.score,
+        })
+        .collect()
 }
 
 /// Score one candidate. Pure apart from the identity model; near duplicates are
@@ -273,10 +389,90 @@ pub fn judge_candidate(
     qa: &StyleQa,
     model: Option<&dyn FaceModel>,
 ) -> Result<CandidateReport, JudgeError> {
-    let (width, height) = candidate.dimensions();
-    if width == 0 || height == 0 {
-        return Err(JudgeError::Empty(width, height));
+    let mut reports = judge_candidates(reference, std::slice::from_ref(candidate), qa, model)?;
+    reports.pop().ok_or(JudgeError::Empty(0, 0))
+}
+
+/// Score a style's candidates, each as [`judge_candidate`] would: the faces
+/// of every candidate are found first, then described by the identity model
+/// in one batch (the network runs once for all of them, not once a face).
+pub fn judge_candidates(
+    reference: &Reference,
+    candidates: &[RgbImage],
+    qa: &StyleQa,
+    model: Option<&dyn FaceModel>,
+) -> Result<Vec<CandidateReport>, JudgeError> {
+    for c in candidates {
+        let (width, height) = c.dimensions();
+        if width == 0 || height == 0 {
+            return Err(JudgeError::Empty(width, height));
+        }
     }
+    let found: Vec<Vec<FaceBox>> = match reference.subject.expected_faces() {
+        Some(expected) => candidates
+            .iter()
+            .map(|c| reference.find_faces(c, expected))
+            .collect(),
+        None => vec![Vec::new(); candidates.len()],
+    };
+    // Identity needs the model and every reference face's embedding.
+    let identity_model = model.filter(|_| reference.faces.iter().all(|f| f.embedding.is_some()));
+    let mut described: Vec<Vec<FaceDescription>> = vec![Vec::new(); candidates.len()];
+    if let Some(model) = identity_model {
+        let items: Vec<(&RgbImage, Rect)> = candidates
+            .iter()
+            .zip(&found)
+            .flat_map(|(c, faces)| faces.iter().map(move |f| (c, f.rect)))
+            .collect();
+        let all = model.describe_batch(&items)?;
+        if all.len() != items.len() {
+            return Err(JudgeError::Model(FaceModelError(format!(
+                "the identity model described {} of {} faces",
+                all.len(),
+                items.len()
+            ))));
+        }
+        let mut all = all.into_iter();
+        for (d, faces) in described.iter_mut().zip(&found) {
+            d.extend(all.by_ref().take(faces.len()));
+        }
+    }
+    // The photo's side of the style signature, once per candidate size.
+    let mut photo_measures: Vec<PhotoMeasures> = Vec::new();
+    for c in candidates {
+        if !photo_measures.iter().any(|p| p.size() == c.dimensions()) {
+            let (w, h) = c.dimensions();
+            photo_measures.push(PhotoMeasures::new(&reference.image, w, h));
+        }
+    }
+    let identity = identity_model.is_some();
+    // Candidates are independent from here on: score them side by side.
+    candidates
+        .par_iter()
+        .zip(found)
+        .zip(described)
+        .map(|((c, found), described)| {
+            let photo = photo_measures
+                .iter()
+                .find(|p| p.size() == c.dimensions())
+                .ok_or(JudgeError::Empty(c.width(), c.height()))?;
+            judge_found(reference, c, qa, identity, found, described, photo)
+        })
+        .collect()
+}
+
+/// Score one candidate whose faces were found (`found`) and, with the
+/// identity model, described (`described`, same order).
+fn judge_found(
+    reference: &Reference,
+    candidate: &RgbImage,
+    qa: &StyleQa,
+    identity: bool,
+    found: Vec<FaceBox>,
+    described: Vec<FaceDescription>,
+    photo: &PhotoMeasures,
+) -> Result<CandidateReport, JudgeError> {
+    let (width, height) = candidate.dimensions();
     let (w, h) = (width as f32, height as f32);
     let mut artifacts = Vec::new();
     let mut m = Measurements {
@@ -331,7 +527,6 @@ pub fn judge_candidate(
 
     let (likeness, composition, region) = match m.faces_expected {
         Some(expected) => {
-            let found = detect_faces(candidate);
             m.faces_found = found.len();
             if found.len() > expected {
                 artifacts.push(Artifact {
@@ -365,18 +560,12 @@ pub fn judge_candidate(
                     .iter()
                     .map(|f| f.embedding.as_ref())
                     .collect();
-                let (likeness, matched) = match (model, embeddings) {
-                    (Some(model), Some(embeddings)) => {
+                let (likeness, matched) = match embeddings.filter(|_| identity) {
+                    Some(embeddings) => {
                         m.likeness_method = LikenessMethod::Identity;
-                        identity_likeness(
-                            model,
-                            candidate,
-                            &found,
-                            &embeddings,
-                            qa,
-                            &mut m,
-                            &mut artifacts,
-                        )?
+                        let described: Vec<(Rect, FaceDescription)> =
+                            found.iter().map(|f| f.rect).zip(described).collect();
+                        identity_likeness(&described, &embeddings, qa, &mut m, &mut artifacts)
                     }
                     _ => {
                         // Without the identity model, likeness falls back to the
@@ -435,7 +624,7 @@ pub fn judge_candidate(
     let delta_e = palette_delta_e(reference, candidate, &region, qa);
     m.palette_delta_e = delta_e;
     let colour = delta_e.map_or(0.0, |d| ratio_score(d, qa.colour_tolerance));
-    let (style, measures, misses) = style_check(&reference.image, candidate, qa);
+    let (style, measures, misses) = style_check(photo, candidate, qa);
     m.style_measures = measures;
     m.style_misses = misses;
 
@@ -583,7 +772,7 @@ fn bound_score(v: f32, bound: f32, at_least: bool) -> f32 {
 /// The style's signature (likeness-render's measures and bounds) as a score: the
 /// worst bound decides, so the score clears 0.5 exactly when every bound holds.
 fn style_check(
-    photo: &RgbImage,
+    photo: &PhotoMeasures,
     render: &RgbImage,
     qa: &StyleQa,
 ) -> (f32, BTreeMap<String, f32>, Vec<String>) {
@@ -598,7 +787,7 @@ fn style_check(
             );
         }
     };
-    let m = likeness_vision::signature::measure(photo, render);
+    let m = photo.measure(render);
     let measures = BTreeMap::from([
         ("white_fraction".to_owned(), m.white_fraction),
         ("dark_fraction".to_owned(), m.dark_fraction),
@@ -646,18 +835,12 @@ fn style_check(
 /// unclaimed candidate face; the worst match decides. Returns the likeness
 /// score and the matched candidate face boxes, reference order.
 fn identity_likeness(
-    model: &dyn FaceModel,
-    candidate: &RgbImage,
-    found: &[likeness_vision::faces::FaceBox],
+    described: &[(Rect, FaceDescription)],
     embeddings: &[&Vec<f32>],
     qa: &StyleQa,
     m: &mut Measurements,
     artifacts: &mut Vec<Artifact>,
-) -> Result<(f32, Vec<Rect>), JudgeError> {
-    let described: Vec<_> = found
-        .iter()
-        .map(|f| model.describe(candidate, &f.rect).map(|d| (f.rect, d)))
-        .collect::<Result<_, _>>()?;
+) -> (f32, Vec<Rect>) {
     let mut claimed = vec![false; described.len()];
     let (mut worst, mut worst_landmarks) = (0.0f32, 0.0f32);
     let mut matched = Vec::new();
@@ -690,5 +873,5 @@ fn identity_likeness(
     } else {
         ratio_score(worst, qa.identity_distance_max)
     };
-    Ok((likeness, matched))
+    (likeness, matched)
 }

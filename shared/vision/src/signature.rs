@@ -113,69 +113,120 @@ impl Signature {
 /// Measure `render` against `photo` (resized to the render's size first).
 pub fn measure(photo: &RgbImage, render: &RgbImage) -> Measures {
     let (w, h) = render.dimensions();
-    let photo = image::imageops::resize(photo, w, h, image::imageops::FilterType::Triangle);
-    let r = Rgb::from_image(render);
-    let p = Rgb::from_image(&photo);
-    let (lr, lp) = (r.luma(), p.luma());
-    let n = lr.d.len() as f32;
-    let px = w.max(h) as f32 / 1024.0;
-    let frac =
-        |pl: &Plane, f: &dyn Fn(f32) -> bool| pl.d.iter().filter(|v| f(**v)).count() as f32 / n;
-    let band = |l: &Plane, s1: f32, s2: f32| {
-        let a = gauss(l, s1 * px);
-        let b = gauss(l, s2 * px);
-        a.d.iter()
-            .zip(&b.d)
-            .map(|(a, b)| (a - b).abs())
-            .sum::<f32>()
-            / n
-    };
-    let fine = |l: &Plane| {
-        let a = box_blur(l, px.round().max(1.0) as usize);
-        l.d.iter()
-            .zip(&a.d)
-            .map(|(a, b)| (a - b).abs())
-            .sum::<f32>()
-            / n
-    };
-    let mut colours: Vec<u32> = render
-        .pixels()
-        .map(|p| (p[0] as u32) << 16 | (p[1] as u32) << 8 | p[2] as u32)
-        .collect();
-    colours.sort_unstable();
-    colours.dedup();
-    let std = |l: &Plane| {
-        let m = l.mean();
-        (l.d.iter().map(|v| (v - m) * (v - m)).sum::<f32>() / n).sqrt()
-    };
-    let chroma = |img: &Rgb| {
-        let (mut i, mut q) = (0.0, 0.0);
-        for c in &img.d {
-            i += 0.596 * c[0] - 0.274 * c[1] - 0.322 * c[2];
-            q += 0.211 * c[0] - 0.523 * c[1] + 0.312 * c[2];
+    PhotoMeasures::new(photo, w, h).measure(render)
+}
+
+/// The photo's side of [`measure`] at one render size: a style's candidates
+/// share it, so a judge measuring several renders of one size computes it once.
+#[derive(Clone, Debug)]
+pub struct PhotoMeasures {
+    width: u32,
+    height: u32,
+    band: f32,
+    flat: f32,
+    edge_peak: f32,
+    std: f32,
+    chroma: (f32, f32),
+}
+
+fn band(l: &Plane, px: f32, s1: f32, s2: f32) -> f32 {
+    let a = gauss(l, s1 * px);
+    let b = gauss(l, s2 * px);
+    a.d.iter()
+        .zip(&b.d)
+        .map(|(a, b)| (a - b).abs())
+        .sum::<f32>()
+        / l.d.len() as f32
+}
+
+fn std_dev(l: &Plane) -> f32 {
+    let m = l.mean();
+    (l.d.iter().map(|v| (v - m) * (v - m)).sum::<f32>() / l.d.len() as f32).sqrt()
+}
+
+fn chroma(img: &Rgb) -> (f32, f32) {
+    let n = img.d.len() as f32;
+    let (mut i, mut q) = (0.0, 0.0);
+    for c in &img.d {
+        i += 0.596 * c[0] - 0.274 * c[1] - 0.322 * c[2];
+        q += 0.211 * c[0] - 0.523 * c[1] + 0.312 * c[2];
+    }
+    (i / n, q / n)
+}
+
+impl PhotoMeasures {
+    /// `photo` as [`measure`] sees it against a `width` x `height` render.
+    pub fn new(photo: &RgbImage, width: u32, height: u32) -> Self {
+        let photo =
+            image::imageops::resize(photo, width, height, image::imageops::FilterType::Triangle);
+        let p = Rgb::from_image(&photo);
+        let lp = p.luma();
+        let px = width.max(height) as f32 / 1024.0;
+        Self {
+            width,
+            height,
+            band: band(&lp, px, 2.0, 6.0),
+            flat: flat_fraction(&lp, px),
+            edge_peak: edge_peak(&lp, px),
+            std: std_dev(&lp),
+            chroma: chroma(&p),
         }
-        (i / n, q / n)
-    };
-    let (ri, rq) = chroma(&r);
-    let (pi, pq) = chroma(&p);
-    Measures {
-        white_fraction: frac(&lr, &|v| v > 0.85),
-        dark_fraction: frac(&lr, &|v| v < 0.3),
-        saturation: r
-            .d
-            .iter()
-            .map(|c| c[0].max(c[1]).max(c[2]) - c[0].min(c[1]).min(c[2]))
-            .sum::<f32>()
-            / n,
-        colours: colours.len(),
-        detail_ratio: band(&lr, 2.0, 6.0) / band(&lp, 2.0, 6.0).max(1e-6),
-        texture: fine(&lr),
-        flat_gain: flat_fraction(&lr, px) - flat_fraction(&lp, px),
-        edge_peak_ratio: edge_peak(&lr, px) / edge_peak(&lp, px).max(1e-6),
-        orientation_peak: orientation_peak(&lr, px),
-        luma_mean: lr.mean(),
-        contrast_ratio: std(&lr) / std(&lp).max(1e-6),
-        colour_shift: ((ri - pi).powi(2) + (rq - pq).powi(2)).sqrt(),
+    }
+
+    /// The render size these measures are for.
+    pub fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// Measure `render`, which must be of [`PhotoMeasures::size`], against the photo.
+    pub fn measure(&self, render: &RgbImage) -> Measures {
+        let (w, h) = render.dimensions();
+        debug_assert_eq!(
+            (w, h),
+            self.size(),
+            "render and photo measures differ in size"
+        );
+        let r = Rgb::from_image(render);
+        let lr = r.luma();
+        let n = lr.d.len() as f32;
+        let px = w.max(h) as f32 / 1024.0;
+        let frac =
+            |pl: &Plane, f: &dyn Fn(f32) -> bool| pl.d.iter().filter(|v| f(**v)).count() as f32 / n;
+        let fine = |l: &Plane| {
+            let a = box_blur(l, px.round().max(1.0) as usize);
+            l.d.iter()
+                .zip(&a.d)
+                .map(|(a, b)| (a - b).abs())
+                .sum::<f32>()
+                / n
+        };
+        let mut colours: Vec<u32> = render
+            .pixels()
+            .map(|p| (p[0] as u32) << 16 | (p[1] as u32) << 8 | p[2] as u32)
+            .collect();
+        colours.sort_unstable();
+        colours.dedup();
+        let (ri, rq) = chroma(&r);
+        let (pi, pq) = self.chroma;
+        Measures {
+            white_fraction: frac(&lr, &|v| v > 0.85),
+            dark_fraction: frac(&lr, &|v| v < 0.3),
+            saturation: r
+                .d
+                .iter()
+                .map(|c| c[0].max(c[1]).max(c[2]) - c[0].min(c[1]).min(c[2]))
+                .sum::<f32>()
+                / n,
+            colours: colours.len(),
+            detail_ratio: band(&lr, px, 2.0, 6.0) / self.band.max(1e-6),
+            texture: fine(&lr),
+            flat_gain: flat_fraction(&lr, px) - self.flat,
+            edge_peak_ratio: edge_peak(&lr, px) / self.edge_peak.max(1e-6),
+            orientation_peak: orientation_peak(&lr, px),
+            luma_mean: lr.mean(),
+            contrast_ratio: std_dev(&lr) / self.std.max(1e-6),
+            colour_shift: ((ri - pi).powi(2) + (rq - pq).powi(2)).sqrt(),
+        }
     }
 }
 
