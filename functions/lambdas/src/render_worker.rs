@@ -10,7 +10,7 @@ use crate::config::{
     number, required,
 };
 use likeness_render::DEFAULT_LONG_SIDE;
-use likeness_render::worker::RenderWorker;
+use likeness_render::worker::{RenderWorker, TaskHolding};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -87,22 +87,6 @@ impl TaskProtection {
             .map(|uri| Self::new(&uri))
     }
 
-    /// A task was taken: protect (and renew the protection's expiry).
-    pub async fn took_task(&self) {
-        let mut in_hand = self.tasks_in_hand.lock().await;
-        *in_hand += 1;
-        self.set(true).await;
-    }
-
-    /// A task was answered: once none is in hand, the task may be scaled in.
-    pub async fn finished_task(&self) {
-        let mut in_hand = self.tasks_in_hand.lock().await;
-        *in_hand = in_hand.saturating_sub(1);
-        if *in_hand == 0 {
-            self.set(false).await;
-        }
-    }
-
     /// Best effort: a refused or failed call is logged and the render goes on
     /// (unprotected, a task may be stopped and its render retried elsewhere).
     async fn set(&self, enabled: bool) {
@@ -123,6 +107,25 @@ impl TaskProtection {
     }
 }
 
+#[async_trait::async_trait]
+impl TaskHolding for TaskProtection {
+    /// A task was taken: protect (and renew the protection's expiry).
+    async fn took_task(&self) {
+        let mut in_hand = self.tasks_in_hand.lock().await;
+        *in_hand += 1;
+        self.set(true).await;
+    }
+
+    /// A task was answered: once none is in hand, the task may be scaled in.
+    async fn finished_task(&self) {
+        let mut in_hand = self.tasks_in_hand.lock().await;
+        *in_hand = in_hand.saturating_sub(1);
+        if *in_hand == 0 {
+            self.set(false).await;
+        }
+    }
+}
+
 /// Run `workers` loops until `stop` is cancelled; returns once every in-flight
 /// task has been answered (rendered, or failed back). With `protection`, the
 /// ECS task is protected from scale-in while any loop holds a task.
@@ -135,43 +138,15 @@ pub async fn run(
     let loops: Vec<_> = (0..workers.max(1))
         .map(|_| {
             let (worker, stop, protection) = (worker.clone(), stop.clone(), protection.clone());
-            tokio::spawn(async move { take_tasks(&worker, &stop, protection.as_deref()).await })
+            tokio::spawn(async move {
+                let holding = protection.as_deref().map(|p| p as &dyn TaskHolding);
+                worker.run_holding(stop, holding).await
+            })
         })
         .collect();
     for handle in loops {
         if let Err(e) = handle.await {
             tracing::error!(error = %e, "a render loop ended abnormally");
-        }
-    }
-}
-
-async fn take_tasks(
-    worker: &RenderWorker,
-    stop: &CancellationToken,
-    protection: Option<&TaskProtection>,
-) {
-    let visibility = worker.visibility();
-    while !stop.is_cancelled() {
-        let received = tokio::select! {
-            _ = stop.cancelled() => break,
-            r = worker.queue.receive(&worker.queue_name, 1, visibility, Duration::from_secs(1)) => r,
-        };
-        let messages = match received {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::error!(error = %e, "receiving render tasks");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        for message in &messages {
-            if let Some(p) = protection {
-                p.took_task().await;
-            }
-            worker.handle(message, stop).await;
-            if let Some(p) = protection {
-                p.finished_task().await;
-            }
         }
     }
 }

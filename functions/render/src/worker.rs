@@ -266,6 +266,12 @@ impl RenderWorker {
 
     /// Take tasks until `stop` is cancelled; the task in hand is failed back.
     pub async fn run(&self, stop: CancellationToken) {
+        self.run_holding(stop, None).await;
+    }
+
+    /// [`RenderWorker::run`], telling `holding` when a task is taken and when
+    /// it is answered (the ECS worker protects its task from scale-in meanwhile).
+    pub async fn run_holding(&self, stop: CancellationToken, holding: Option<&dyn TaskHolding>) {
         let visibility = self.visibility();
         while !stop.is_cancelled() {
             let received = tokio::select! {
@@ -275,7 +281,13 @@ impl RenderWorker {
             match received {
                 Ok(messages) => {
                     for message in &messages {
+                        if let Some(h) = holding {
+                            h.took_task().await;
+                        }
                         self.handle(message, &stop).await;
+                        if let Some(h) = holding {
+                            h.finished_task().await;
+                        }
                     }
                 }
                 Err(e) => {
@@ -285,6 +297,13 @@ impl RenderWorker {
             }
         }
     }
+}
+
+/// Told when a worker loop takes a task and when it has answered it.
+#[async_trait::async_trait]
+pub trait TaskHolding: Send + Sync {
+    async fn took_task(&self);
+    async fn finished_task(&self);
 }
 
 fn encode_png(image: &RgbImage) -> Result<Vec<u8>, TaskError> {
