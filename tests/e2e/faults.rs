@@ -25,6 +25,23 @@ async fn wait_for_message(service: &Service, queue: &str) {
     panic!("nothing arrived on {queue}");
 }
 
+/// Bring up a render worker (the service was started without one) and wait
+/// for the preview to end.
+async fn finish_with_a_worker(
+    service: &Service,
+    id: &likeness_core::PreviewId,
+) -> likeness_core::Preview {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = {
+        let (render, stop) = (service.pipeline.render.clone(), stop.clone());
+        tokio::spawn(async move { render.run(stop).await })
+    };
+    let preview = service.wait_final(id, LIMIT).await;
+    stop.cancel();
+    worker.await.unwrap();
+    preview
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicated_upload_event_starts_one_execution() {
     let dir = tempfile::tempdir().unwrap();
@@ -87,14 +104,7 @@ async fn a_worker_that_dies_mid_task_is_replaced_once_its_message_reappears() {
         .unwrap();
     assert_eq!(taken.len(), 1);
     // A healthy worker takes the message when it reappears and answers the same token.
-    let stop = tokio_util::sync::CancellationToken::new();
-    let worker = {
-        let (render, stop) = (service.pipeline.render.clone(), stop.clone());
-        tokio::spawn(async move { render.run(stop).await })
-    };
-    let preview = service.wait_final(&id, LIMIT).await;
-    stop.cancel();
-    worker.await.unwrap();
+    let preview = finish_with_a_worker(&service, &id).await;
     assert_eq!(preview.status, Status::Ready, "{:?}", preview.failure);
     let history = service.pipeline.runner.history(id.as_str()).unwrap();
     let renders = history
@@ -125,14 +135,7 @@ async fn a_render_that_waits_in_the_queue_for_minutes_of_heartbeats_still_succee
     let id = service.submit(&photo("obama.jpg"), order()).await.unwrap();
     wait_for_message(&service, "render").await;
     tokio::time::sleep(Duration::from_secs(12)).await;
-    let stop = tokio_util::sync::CancellationToken::new();
-    let worker = {
-        let (render, stop) = (service.pipeline.render.clone(), stop.clone());
-        tokio::spawn(async move { render.run(stop).await })
-    };
-    let preview = service.wait_final(&id, LIMIT).await;
-    stop.cancel();
-    worker.await.unwrap();
+    let preview = finish_with_a_worker(&service, &id).await;
     assert_eq!(preview.status, Status::Ready, "{:?}", preview.failure);
     assert_eq!(
         service.pipeline.stack.queue.depth("render").await.unwrap(),
