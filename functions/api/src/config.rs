@@ -44,7 +44,8 @@ impl ApiConfig {
         if let Ok(json) = std::env::var("LIKENESS_TENANT_LIMITS")
             && !json.trim().is_empty()
         {
-            config.limits = LimitsConfig::from_json(&json)?;
+            config.limits = LimitsConfig::from_json(&json)
+                .map_err(|e| format!("LIKENESS_TENANT_LIMITS: {e}"))?;
         }
         Ok(config)
     }

@@ -1,7 +1,7 @@
 //! The api function: the same axum `Router` the one-machine binary serves,
 //! behind API Gateway (HTTP API, payload v2) through `lambda_http`.
 
-use crate::config::{AwsStack, ConfigError, RETENTION_DAYS, number};
+use crate::config::{AwsStack, ConfigError};
 use likeness_api::{ApiConfig, ApiState};
 use likeness_core::Catalogue;
 use likeness_core::ports::{RandomIds, SystemClock};
@@ -22,21 +22,14 @@ pub fn state(stack: &AwsStack, config: ApiConfig) -> ApiState {
     }
 }
 
-/// `ApiConfig` defaults and tenant limits (`LIKENESS_TENANT_LIMITS`), with the retention the bucket's lifecycle enforces
-/// (`LIKENESS_RETENTION_DAYS`, the template's `PreviewRetentionDays`).
+/// `ApiConfig::from_env`: tenant limits (`LIKENESS_TENANT_LIMITS`) and the
+/// retention the bucket's lifecycle enforces (`LIKENESS_RETENTION_DAYS`, the
+/// template's `PreviewRetentionDays`), read as `likeness serve` reads them.
 pub fn config_from_env() -> Result<ApiConfig, ConfigError> {
-    let mut config = ApiConfig::from_env().map_err(|reason| ConfigError::Invalid {
-        name: "LIKENESS_TENANT_LIMITS",
-        reason,
-    })?;
+    let mut config = ApiConfig::from_env().map_err(ConfigError::Api)?;
     // The notify function requires https and refuses private targets: an order
     // whose webhook it would refuse is refused at once instead.
     config.webhooks_require_https = true;
     config.webhooks_allow_private = false;
-    let days = number(RETENTION_DAYS, config.retention_days.unsigned_abs())?;
-    config.retention_days = i64::try_from(days).map_err(|_| ConfigError::Invalid {
-        name: RETENTION_DAYS,
-        reason: format!("{days} days is out of range"),
-    })?;
     Ok(config)
 }

@@ -20,7 +20,6 @@ pub const RENDER_QUEUE_URL: &str = "LIKENESS_RENDER_QUEUE_URL";
 pub const RENDER_HEARTBEAT_SECONDS: &str = "LIKENESS_RENDER_HEARTBEAT_SECONDS";
 pub const RENDER_WORKERS: &str = "LIKENESS_RENDER_WORKERS";
 pub const RENDER_LONG_SIDE: &str = "LIKENESS_RENDER_LONG_SIDE";
-pub const RETENTION_DAYS: &str = "LIKENESS_RETENTION_DAYS";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -28,6 +27,9 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("environment variable {name}: {reason}")]
     Invalid { name: &'static str, reason: String },
+    /// The API's settings; the reason names the variable.
+    #[error("API configuration: {0}")]
+    Api(String),
 }
 
 /// A variable that must be set and not empty.
