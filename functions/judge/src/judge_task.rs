@@ -90,8 +90,13 @@ async fn judge(ports: &JudgePorts, task: &JudgeTask) -> Result<Verdict, TaskErro
         .catalogue
         .get(&task.style)
         .ok_or_else(|| TaskError::new(names::JUDGE_UNKNOWN_STYLE, &task.style))?;
-    let qa =
+    let mut qa =
         StyleQa::for_style(style).map_err(|e| TaskError::new(names::JUDGE_BAD_CATALOGUE, e))?;
+    // The state machine gives up after its own `MaxJudgeAttempts`: asking for a
+    // retry it will not run would deliver nothing instead of the best so far.
+    if task.max_attempts > 0 {
+        qa.max_attempts = qa.max_attempts.min(task.max_attempts);
+    }
     let id = &task.preview_id;
     let blobs = &*ports.blobs;
     let reference_key = keys::reference(id);

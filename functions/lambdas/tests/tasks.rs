@@ -31,9 +31,9 @@ async fn finalize(stack: &Stack, payload: Value) -> Result<Value, Diagnostic> {
     task::invoke("finalize", payload, |t| finalize::handle(&ports, t)).await
 }
 
-#[tokio::test]
-async fn judge_scores_the_candidates_the_render_task_made() {
-    let stack = Stack::start().await;
+/// The judge payload fixture with the candidates the render worker really
+/// makes for the render task message fixture.
+async fn rendered_judge_payload(stack: &Stack) -> Value {
     stack.preview_at(Status::Rendering).await;
     stack
         .blobs
@@ -78,7 +78,13 @@ async fn judge_scores_the_candidates_the_render_task_made() {
     assert_eq!(fixture_keys, rendered_keys);
     // The state machine passes the worker's output as `render`.
     payload["render"] = rendered;
+    payload
+}
 
+#[tokio::test]
+async fn judge_scores_the_candidates_the_render_task_made() {
+    let stack = Stack::start().await;
+    let payload = rendered_judge_payload(&stack).await;
     let verdict = judge(&stack, payload).await.expect("a verdict");
     let decision = verdict["decision"].as_str().unwrap();
     assert!(
@@ -95,6 +101,38 @@ async fn judge_scores_the_candidates_the_render_task_made() {
             .await,
         "the judge keeps its carry for the next attempt"
     );
+}
+
+#[tokio::test]
+async fn the_judge_never_asks_for_an_attempt_the_state_machine_will_not_run() {
+    // MaxJudgeAttempts (the state machine's) may be below the style's own
+    // limit: on the state machine's last attempt it delivers what the judge
+    // selected, so the judge must decide rather than ask for a retry.
+    let stack = Stack::start().await;
+    let mut payload = rendered_judge_payload(&stack).await;
+    // Candidates nobody would pass: flat grey, no face. With attempts left the
+    // judge would ask for another render.
+    let grey = {
+        let mut out = std::io::Cursor::new(Vec::new());
+        image::RgbImage::from_pixel(192, 256, image::Rgb([128, 128, 128]))
+            .write_to(&mut out, image::ImageFormat::Png)
+            .unwrap();
+        out.into_inner()
+    };
+    for c in payload["render"]["candidates"].as_array().unwrap() {
+        let key = c["key"].as_str().unwrap();
+        stack
+            .blobs
+            .put(key, grey.clone(), "image/png")
+            .await
+            .unwrap();
+    }
+    payload["attempt"] = json!(1);
+    payload["max_attempts"] = json!(1);
+    let verdict = judge(&stack, payload).await.expect("a verdict");
+    // Flat grey is never delivered either, so the state machine's give-up
+    // path ends the style; a retry it would not run is what must not happen.
+    assert_eq!(verdict["decision"], "give_up", "{verdict}");
 }
 
 #[tokio::test]
