@@ -183,6 +183,27 @@ pub trait Engine: Send + Sync {
     }
     /// The identity scale this engine renders `request` with; `None` for
     /// engines that do not condition on identity tokens.
+    /// Starts a render off the caller's task and hands back its handle. The
+    /// default runs [`Engine::render_cancellable`] on a blocking thread, where
+    /// compute belongs; an engine whose work is only waited for (a remote
+    /// device, a modelled one) may run it as an ordinary task instead. Either
+    /// way the handle's result is the render's, and `cancel` is the way to
+    /// stop it: dropping the handle does not.
+    fn start(
+        self: std::sync::Arc<Self>,
+        request: RenderRequest,
+        cancel: CancelFlag,
+    ) -> tokio::task::JoinHandle<Result<Vec<Candidate>, RenderError>>
+    where
+        Self: 'static,
+    {
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _in_task = span.enter();
+            self.render_cancellable(&request, &cancel)
+        })
+    }
+
     fn identity_scale(&self, request: &RenderRequest) -> Option<f32> {
         let _ = request;
         None

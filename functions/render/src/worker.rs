@@ -17,7 +17,7 @@ use likeness_core::task_error::names;
 use likeness_core::tasks::{Hints, RenderOutput, RenderParameters, RenderTask, RenderedCandidate};
 use likeness_core::{Catalogue, Point, PortError, TaskError, keys, seeds};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -126,21 +126,26 @@ impl RenderWorker {
         };
         let engine = self.engine.clone();
         let landmarks = self.landmarks.clone();
-        let started = Instant::now();
+        // On the runtime's clock: real time in production, the simulated one
+        // when a fleet model runs the worker on a paused clock.
+        let started = tokio::time::Instant::now();
         // Dropping a blocking task's handle does not stop its thread: the engine
         // is told instead, whichever way this function stops waiting (abandoned,
         // or dropped when the worker shuts down), and stops within one step.
         let cancel = CancelFlag::default();
         let _stop_compute = cancel.cancel_on_drop();
         let cancel_on_abandon = cancel.clone();
-        let span = tracing::Span::current();
-        let mut rendering = tokio::task::spawn_blocking(move || {
-            let _in_task = span.enter();
-            if let Some(finder) = landmarks {
+        if let Some(finder) = landmarks {
+            let span = tracing::Span::current();
+            request = tokio::task::spawn_blocking(move || {
+                let _in_task = span.enter();
                 add_landmarks(&mut request.identity, &request.reference, finder.as_ref());
-            }
-            engine.render_cancellable(&request, &cancel)
-        });
+                request
+            })
+            .await
+            .map_err(|e| TaskError::new(names::RENDER_CRASHED, e))?;
+        }
+        let mut rendering = engine.start(request, cancel);
         let candidates = loop {
             tokio::select! {
                 done = &mut rendering => break done,
