@@ -4,6 +4,7 @@
 use likeness_analyze::handler::AnalyzePorts;
 use likeness_aws::{DynamoRecords, S3Blobs, SqsQueue, StepFunctionsWorkflow};
 use likeness_core::Catalogue;
+use likeness_core::cost::PriceTable;
 use likeness_core::metering::{LedgerMeter, Meter};
 use likeness_core::ports::{Clock, SystemClock, Workflow};
 use likeness_judge::{DeliveryConfig, FaceModel, FinalizePorts, JudgePorts, MarkFailedPorts};
@@ -30,6 +31,10 @@ pub enum ConfigError {
     /// The API's settings; the reason names the variable.
     #[error("API configuration: {0}")]
     Api(String),
+}
+
+fn deployed_prices() -> Result<PriceTable, likeness_core::cost::CostError> {
+    PriceTable::deployed(|k| std::env::var(k).ok())
 }
 
 /// A variable that must be set and not empty.
@@ -77,6 +82,12 @@ impl AwsStack {
     pub fn with_sdk_config(sdk: aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let records = Arc::new(DynamoRecords::from_sdk_config(&sdk, required(TABLE)?));
         let blobs = Arc::new(S3Blobs::from_sdk_config(&sdk, required(BUCKET)?));
+        // A price line the book lacks, or a malformed spot price, stops the
+        // function at its cold start rather than at its first cost line.
+        deployed_prices().map_err(|e| ConfigError::Invalid {
+            name: "LIKENESS_PRICE_REGION / LIKENESS_GPU_* / LIKENESS_LAMBDA_ARCHITECTURE",
+            reason: e.to_string(),
+        })?;
         Ok(Self {
             sdk,
             records,
@@ -105,11 +116,15 @@ impl AwsStack {
         ))
     }
 
-    /// The cost ledger in the table, priced by the shipped price table.
+    /// The cost ledger in the table, priced by the shipped price book's line
+    /// for this deployment (region, GPU instance and purchase, Lambda
+    /// architecture: the template sets them).
     pub fn meter(&self) -> Arc<dyn Meter> {
-        Arc::new(LedgerMeter::builtin(
+        let prices = deployed_prices().expect("the price selection is checked by with_sdk_config");
+        Arc::new(LedgerMeter::new(
             self.records.clone(),
             self.records.clone(),
+            Arc::new(prices),
             self.clock.clone(),
         ))
     }

@@ -81,7 +81,7 @@ async fn group_by_style_csv_loads_in_pythons_csv_module_with_both_styles() {
     let check = r#"
 import csv, sys
 rows = list(csv.DictReader(sys.stdin))
-expected = ["group_by", "key", "previews", "lines", "usd", "gpu_seconds", "gpu_energy_wh", "co2e_g"]
+expected = ["group_by", "key", "previews", "lines", "usd", "gpu_seconds", "gpu_energy_wh", "co2e_g", "gpu_idle_seconds", "gpu_idle_share"]
 assert list(rows[0].keys()) == expected, list(rows[0].keys())
 assert sorted(r["key"] for r in rows) == ["oil", "watercolor"], rows
 assert all(r["group_by"] == "style" and int(r["previews"]) == 1 for r in rows), rows
@@ -139,4 +139,44 @@ fn missing_data_and_bad_arguments_are_explained() {
         dir.path().to_str().unwrap(),
     ]);
     assert!(!out.status.success());
+}
+
+#[tokio::test]
+async fn a_days_billed_fleet_time_is_spread_over_its_previews_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let total = two_runs(dir.path()).await;
+    let data_dir = dir.path().to_str().unwrap();
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let spread = |billed: &str| {
+        let out = likeness(&[
+            "costs",
+            "--fleet-day",
+            &today,
+            "--fleet-billed-gpu-seconds",
+            billed,
+            "--format",
+            "json",
+            "--data-dir",
+            data_dir,
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    // The two renders metered 36 GPU seconds; the fleet billed 100.
+    let report = spread("100");
+    let day = &report["groups"][0];
+    assert_eq!(day["gpu_seconds"], 36.0);
+    assert!((day["gpu_idle_seconds"].as_f64().unwrap() - 64.0).abs() < 1e-9, "{day}");
+    let gpu_usd = PriceTable::builtin().prices["gpu_second"].usd;
+    let with_idle = report["total_usd"].as_f64().unwrap();
+    assert!((with_idle - (total + 64.0 * gpu_usd)).abs() < 1e-9, "{with_idle} vs {total}");
+    // A second run for the same day adds nothing.
+    assert_eq!(spread("100")["total_usd"].as_f64().unwrap(), with_idle);
+    // A bill below what the renders metered is refused, naming both figures.
+    let out = likeness(&[
+        "costs", "--fleet-day", &today, "--fleet-billed-gpu-seconds", "10", "--data-dir", data_dir,
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("36.000") && err.contains("10.000"), "{err}");
 }

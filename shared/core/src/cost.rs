@@ -5,6 +5,7 @@
 //! into one [`CostLine`] that keeps the table version it was priced with.
 
 use crate::ids::{PreviewId, StyleId, TenantId};
+use crate::price_book::{Deployment, PriceBook};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +26,10 @@ pub mod meters {
     pub const GPU_SECOND: &str = "gpu_second";
     pub const GPU_ENERGY_WH: &str = "gpu_energy_wh";
     pub const CO2E_G: &str = "co2e_g";
+    /// Fleet GPU time billed but not metered by a render (cold starts, idle
+    /// tasks, renders cut short), spread over a day's previews; priced as
+    /// `gpu_second`, so it is not a line of the price table.
+    pub const GPU_IDLE_SECOND: &str = "gpu_idle_second";
 
     pub const ALL: [&str; 12] = [
         LAMBDA_GB_SECOND,
@@ -102,12 +107,19 @@ pub struct PriceTable {
     pub prices: BTreeMap<String, Price>,
 }
 
-const BUILTIN_PRICES: &str = include_str!("../data/prices.toml");
-
 impl PriceTable {
-    /// The table shipped in `shared/core/data/prices.toml`.
+    /// The shipped price book's line for [`Deployment::default`] (the
+    /// one-machine stack): us-east-1, g5.xlarge on demand, arm64 Lambda.
     pub fn builtin() -> Self {
-        Self::from_toml(BUILTIN_PRICES).expect("the shipped price table is valid")
+        PriceBook::builtin()
+            .select(&Deployment::default())
+            .expect("the shipped price book prices the default deployment (tested)")
+    }
+
+    /// The shipped price book's line for the deployment the variables
+    /// describe (`crate::price_book::env`; `get` is `std::env::var` at the edges).
+    pub fn deployed(get: impl Fn(&str) -> Option<String>) -> Result<Self, CostError> {
+        PriceBook::builtin().select(&Deployment::from_vars(get)?)
     }
 
     pub fn from_toml(text: &str) -> Result<Self, CostError> {
@@ -117,7 +129,7 @@ impl PriceTable {
         Ok(table)
     }
 
-    fn validate(&self) -> Result<(), CostError> {
+    pub(crate) fn validate(&self) -> Result<(), CostError> {
         if self.version.trim().is_empty() {
             return Err(CostError::Invalid("version must not be empty".into()));
         }
@@ -334,9 +346,26 @@ pub struct CostGroup {
     pub previews: usize,
     pub lines: usize,
     pub usd: f64,
+    /// GPU seconds the renders metered (busy).
     pub gpu_seconds: f64,
+    /// Fleet GPU seconds billed but not rendering, spread over the previews
+    /// ([`spread_fleet`]).
+    #[serde(default)]
+    pub gpu_idle_seconds: f64,
     pub gpu_energy_wh: f64,
     pub co2e_g: f64,
+}
+
+impl CostGroup {
+    /// Idle fleet time's share of the group's GPU seconds (0 with none).
+    pub fn gpu_idle_share(&self) -> f64 {
+        let all = self.gpu_seconds + self.gpu_idle_seconds;
+        if all > 0.0 {
+            self.gpu_idle_seconds / all
+        } else {
+            0.0
+        }
+    }
 }
 
 /// Group lines. By style, a line attributed to several styles counts a share
@@ -347,6 +376,7 @@ pub fn group(lines: &[CostLine], by: GroupBy) -> Vec<CostGroup> {
         lines: usize,
         usd: f64,
         gpu_seconds: f64,
+        idle: f64,
         wh: f64,
         co2e: f64,
     }
@@ -367,6 +397,7 @@ pub fn group(lines: &[CostLine], by: GroupBy) -> Vec<CostGroup> {
                 lines: 0,
                 usd: 0.0,
                 gpu_seconds: 0.0,
+                idle: 0.0,
                 wh: 0.0,
                 co2e: 0.0,
             });
@@ -375,6 +406,7 @@ pub fn group(lines: &[CostLine], by: GroupBy) -> Vec<CostGroup> {
             acc.usd += line.usd * share;
             match line.meter.as_str() {
                 meters::GPU_SECOND => acc.gpu_seconds += line.quantity * share,
+                meters::GPU_IDLE_SECOND => acc.idle += line.quantity * share,
                 meters::GPU_ENERGY_WH => acc.wh += line.quantity * share,
                 meters::CO2E_G => acc.co2e += line.quantity * share,
                 _ => {}
@@ -389,10 +421,105 @@ pub fn group(lines: &[CostLine], by: GroupBy) -> Vec<CostGroup> {
             lines: a.lines,
             usd: a.usd,
             gpu_seconds: a.gpu_seconds,
+            gpu_idle_seconds: a.idle,
             gpu_energy_wh: a.wh,
             co2e_g: a.co2e,
         })
         .collect()
+}
+
+/// The stage name of the lines [`spread_fleet`] makes.
+pub const FLEET_STAGE: &str = "fleet";
+
+/// A period's fleet GPU time split into what the renders metered and what
+/// was billed besides, and the lines that carry the latter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FleetSpread {
+    /// One [`meters::GPU_IDLE_SECOND`] line per preview of the period.
+    pub lines: Vec<CostLine>,
+    pub busy_seconds: f64,
+    pub idle_seconds: f64,
+    /// Idle seconds with no preview to carry them (a warm fleet on a day
+    /// without orders): reported, not dropped.
+    pub unallocated_seconds: f64,
+}
+
+/// Spread a period's billed-but-not-rendering fleet seconds over its
+/// previews. `lines` are the period's cost lines (earlier fleet lines are
+/// ignored); busy = their `gpu_second` quantities; idle = `billed_gpu_seconds`
+/// − busy, shared equally by the previews that have lines in the period,
+/// each share priced as `gpu_second` and recorded `at`. So busy + idle equals
+/// what the fleet billed, and a preview's lines add up to its real cost.
+pub fn spread_fleet(
+    table: &PriceTable,
+    lines: &[CostLine],
+    billed_gpu_seconds: f64,
+    at: DateTime<Utc>,
+) -> Result<FleetSpread, CostError> {
+    if !billed_gpu_seconds.is_finite() || billed_gpu_seconds < 0.0 {
+        return Err(CostError::Units(format!(
+            "billed GPU seconds must be finite and >= 0, got {billed_gpu_seconds}"
+        )));
+    }
+    let mut previews: BTreeMap<PreviewId, (TenantId, BTreeSet<StyleId>)> = BTreeMap::new();
+    let mut busy = 0.0;
+    for line in lines.iter().filter(|l| l.stage != FLEET_STAGE) {
+        if line.meter == meters::GPU_SECOND {
+            busy += line.quantity;
+        }
+        previews
+            .entry(line.preview_id.clone())
+            .or_insert_with(|| (line.tenant.clone(), BTreeSet::new()))
+            .1
+            .extend(line.styles.iter().cloned());
+    }
+    // Rounding of many small lines may put busy a hair above the bill.
+    if busy > billed_gpu_seconds * (1.0 + 1e-9) + 1e-6 {
+        return Err(CostError::Units(format!(
+            "the renders metered {busy:.3} GPU seconds but the fleet billed only \
+             {billed_gpu_seconds:.3}: the billed figure misses instances"
+        )));
+    }
+    let idle = (billed_gpu_seconds - busy).max(0.0);
+    let price = table
+        .prices
+        .get(meters::GPU_SECOND)
+        .ok_or_else(|| CostError::MissingPrice {
+            version: table.version.clone(),
+            meter: meters::GPU_SECOND.into(),
+        })?;
+    if previews.is_empty() {
+        return Ok(FleetSpread {
+            lines: Vec::new(),
+            busy_seconds: busy,
+            idle_seconds: idle,
+            unallocated_seconds: idle,
+        });
+    }
+    let share = idle / previews.len() as f64;
+    let lines = previews
+        .into_iter()
+        .map(|(preview_id, (tenant, styles))| CostLine {
+            preview_id,
+            tenant,
+            stage: FLEET_STAGE.into(),
+            seq: 0,
+            meter: meters::GPU_IDLE_SECOND.into(),
+            styles: styles.into_iter().collect(),
+            quantity: share,
+            unit: "GPU-second billed, not rendering (cold start, idle, cut short)".into(),
+            unit_price_usd: price.usd,
+            price_table_version: table.version.clone(),
+            usd: share * price.usd,
+            recorded_at: at,
+        })
+        .collect();
+    Ok(FleetSpread {
+        lines,
+        busy_seconds: busy,
+        idle_seconds: idle,
+        unallocated_seconds: 0.0,
+    })
 }
 
 /// The default reporting window when `from` is not given.
@@ -492,7 +619,8 @@ mod tests {
             .iter()
             .find(|l| l.meter == meters::GPU_SECOND)
             .unwrap();
-        assert!((gpu.usd - 20.0 * 0.00022355556).abs() < 1e-15);
+        // g5.xlarge on demand in us-east-1, $1.006 an hour.
+        assert!((gpu.usd - 20.0 * 1.006 / 3600.0).abs() < 1e-15);
     }
 
     #[test]
@@ -521,9 +649,10 @@ mod tests {
             ..Default::default()
         };
         assert!(table.price_stage(&run("render", &[]), &no_memory).is_err());
-        let without_gpu = BUILTIN_PRICES.replace("[prices.gpu_second]", "[prices.gpu_sec]");
+        let mut without_gpu = PriceTable::builtin();
+        without_gpu.prices.remove(meters::GPU_SECOND);
         assert!(matches!(
-            PriceTable::from_toml(&without_gpu),
+            PriceTable::from_toml(&toml::to_string(&without_gpu).unwrap()),
             Err(CostError::MissingPrice { .. })
         ));
         assert!(matches!(
@@ -557,7 +686,7 @@ mod tests {
         let usd = |k: &str| groups.iter().find(|g| g.key == k).unwrap().usd;
         let glue = 10.0 * 0.000025;
         assert!((usd("watercolor") - glue / 2.0).abs() < 1e-15);
-        assert!((usd("oil") - (glue / 2.0 + 4.0 * 0.00022355556)).abs() < 1e-15);
+        assert!((usd("oil") - (glue / 2.0 + 4.0 * 1.006 / 3600.0)).abs() < 1e-15);
         let sum: f64 = groups.iter().map(|g| g.usd).sum();
         assert!((sum - total_usd(&lines)).abs() < 1e-15);
         assert_eq!(group(&lines, GroupBy::Day)[0].key, "2026-11-26");
@@ -580,5 +709,49 @@ mod tests {
                 .unwrap_err()
                 .contains("yesterday")
         );
+    }
+
+    #[test]
+    fn idle_fleet_seconds_are_spread_over_the_periods_previews() {
+        let table = PriceTable::builtin();
+        let mut lines = Vec::new();
+        for (n, (preview, style, gpu)) in [("1", "oil", 20.0), ("2", "ink", 30.0), ("2", "oil", 10.0)]
+            .into_iter()
+            .enumerate()
+        {
+            let mut r = run("render", &[style]);
+            r.preview_id = PreviewId::new(format!("pv_{}", preview.repeat(32)));
+            r.seq = n as u32;
+            let units = StageUnits {
+                gpu_seconds: gpu,
+                ..Default::default()
+            };
+            lines.extend(table.price_stage(&r, &units).unwrap());
+        }
+        let at = "2026-11-26T23:59:59Z".parse().unwrap();
+        let spread = spread_fleet(&table, &lines, 300.0, at).unwrap();
+        assert_eq!(spread.busy_seconds, 60.0);
+        assert_eq!(spread.idle_seconds, 240.0);
+        assert_eq!(spread.lines.len(), 2, "one line per preview");
+        assert!(spread.lines.iter().all(|l| l.quantity == 120.0));
+        let two = &spread.lines[1];
+        assert_eq!(two.styles, vec![StyleId::new("ink"), StyleId::new("oil")]);
+        // Busy and idle lines together price exactly what the fleet billed.
+        let all: Vec<CostLine> = lines.iter().chain(&spread.lines).cloned().collect();
+        let gpu_usd: f64 = all
+            .iter()
+            .filter(|l| matches!(l.meter.as_str(), meters::GPU_SECOND | meters::GPU_IDLE_SECOND))
+            .map(|l| l.usd)
+            .sum();
+        assert!((gpu_usd - 300.0 * table.prices[meters::GPU_SECOND].usd).abs() < 1e-12);
+        let day = &group(&all, GroupBy::Day)[0];
+        assert_eq!((day.gpu_seconds, day.gpu_idle_seconds), (60.0, 240.0));
+        assert_eq!(day.gpu_idle_share(), 0.8);
+        // Spreading again over lines that include the fleet lines changes nothing.
+        assert_eq!(spread_fleet(&table, &all, 300.0, at).unwrap(), spread);
+        // A bill below what the renders metered is refused; no previews leaves it unallocated.
+        assert!(spread_fleet(&table, &lines, 59.0, at).is_err());
+        let empty = spread_fleet(&table, &[], 50.0, at).unwrap();
+        assert_eq!((empty.lines.len(), empty.unallocated_seconds), (0, 50.0));
     }
 }

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod ledger;
 pub mod metering;
 pub mod ports;
+pub mod price_book;
 pub mod preview;
 pub mod qa;
 pub mod rejection;
