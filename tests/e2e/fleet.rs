@@ -120,8 +120,14 @@ impl FleetPolicy {
         let policy = block(&text, "RenderBacklogPerTask:");
         let default = |param: &str| number(&block(&text, &format!("{param}:")), "Default");
         let target = block(&text, "RenderScalableTarget:");
-        assert!(target.contains("MinCapacity: !Ref RenderMinTasks"), "{target}");
-        assert!(target.contains("MaxCapacity: !Ref RenderMaxInstances"), "{target}");
+        assert!(
+            target.contains("MinCapacity: !Ref RenderMinTasks"),
+            "{target}"
+        );
+        assert!(
+            target.contains("MaxCapacity: !Ref RenderMaxInstances"),
+            "{target}"
+        );
         let policy = Self {
             target: number(&policy, "TargetValue"),
             scale_out_cooldown: number(&policy, "ScaleOutCooldown"),
@@ -348,15 +354,14 @@ fn judge_retries(preview: &str) -> bool {
     preview.bytes().map(u64::from).sum::<u64>() % 8 == 0
 }
 
-fn lambda(
-    outcome: Arc<Mutex<Outcome>>,
-    start: Instant,
-    kind: &'static str,
-) -> Arc<FnLambda> {
+fn lambda(outcome: Arc<Mutex<Outcome>>, start: Instant, kind: &'static str) -> Arc<FnLambda> {
     Arc::new(FnLambda::new(move |payload: Value| {
         let outcome = outcome.clone();
         async move {
-            let id = payload["preview_id"].as_str().unwrap_or_default().to_owned();
+            let id = payload["preview_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             let (seconds, out) = match kind {
                 "judge" => {
                     let attempt = payload["attempt"].as_u64().unwrap_or(1);
@@ -439,7 +444,10 @@ async fn simulate(scenario: Scenario) -> Report {
             let inner = inner.clone();
             let metered = metered.clone();
             async move {
-                let id = payload["preview_id"].as_str().unwrap_or_default().to_owned();
+                let id = payload["preview_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
                 let ms = payload["render"]["render_ms"].as_f64().unwrap_or(0.0);
                 *metered.0.lock().unwrap().entry(id).or_default() += ms / 1000.0;
                 likeness_workflow::Lambda::invoke(inner.as_ref(), payload).await
@@ -557,9 +565,7 @@ async fn simulate(scenario: Scenario) -> Report {
             task.stop.cancel();
         }
         for task in tasks.iter_mut() {
-            if task.phase == Phase::Draining
-                && task.run.as_ref().is_none_or(|r| r.is_finished())
-            {
+            if task.phase == Phase::Draining && task.run.as_ref().is_none_or(|r| r.is_finished()) {
                 if let Some(notice) = task.spot_notice
                     && spot_released_after.is_none()
                 {
@@ -584,7 +590,11 @@ async fn simulate(scenario: Scenario) -> Report {
                 .filter(|k| matches!(k.phase, Phase::Running | Phase::Draining))
                 .count() as f64;
             // The template's metric math: IF(running > 0, backlog / running, backlog).
-            let metric = if running > 0.0 { backlog / running } else { backlog };
+            let metric = if running > 0.0 {
+                backlog / running
+            } else {
+                backlog
+            };
             datapoints.push(metric);
             let last = |n: usize| datapoints.len() >= n;
             let high = last(SCALE_OUT_DATAPOINTS)
@@ -649,11 +659,7 @@ async fn simulate(scenario: Scenario) -> Report {
             })
             .count();
         let fleet_at_rest = desired == policy.min_tasks
-            && tasks
-                .iter()
-                .filter(|k| k.phase != Phase::Stopped)
-                .count()
-                == policy.min_tasks;
+            && tasks.iter().filter(|k| k.phase != Phase::Stopped).count() == policy.min_tasks;
         if (running_executions == 0 && fleet_at_rest) || t > horizon {
             break;
         }
@@ -670,7 +676,9 @@ async fn simulate(scenario: Scenario) -> Report {
     let mut lost = 0;
     for name in &names {
         let record = runner.describe(name).unwrap();
-        let finished = record.as_ref().is_some_and(|r| r.status != ExecutionStatus::Running);
+        let finished = record
+            .as_ref()
+            .is_some_and(|r| r.status != ExecutionStatus::Running);
         let accounted = outcome.ready.contains_key(name) || outcome.failed.contains_key(name);
         if !finished || !accounted {
             lost += 1;
@@ -679,7 +687,9 @@ async fn simulate(scenario: Scenario) -> Report {
     let interrupted_renders = names
         .iter()
         .flat_map(|n| runner.history(n).unwrap())
-        .filter(|e| e.kind == "TaskFailed" && e.detail.to_string().contains(names::RENDER_INTERRUPTED))
+        .filter(|e| {
+            e.kind == "TaskFailed" && e.detail.to_string().contains(names::RENDER_INTERRUPTED)
+        })
         .count();
     let busy_s: f64 = tasks
         .iter()
@@ -713,7 +723,12 @@ async fn simulate(scenario: Scenario) -> Report {
     let gpu = |lines: &[cost::CostLine]| -> (f64, f64) {
         lines
             .iter()
-            .filter(|l| matches!(l.meter.as_str(), meters::GPU_SECOND | meters::GPU_IDLE_SECOND))
+            .filter(|l| {
+                matches!(
+                    l.meter.as_str(),
+                    meters::GPU_SECOND | meters::GPU_IDLE_SECOND
+                )
+            })
             .fold((0.0, 0.0), |(q, u), l| (q + l.quantity, u + l.usd))
     };
     let (busy_q, busy_usd) = gpu(&lines);
@@ -775,7 +790,10 @@ async fn a_cold_fleet_of_ten_minutes_serves_thirty_queued_previews() {
     check(&report);
     // Waiting longer than any heartbeat in the queue fails nothing.
     assert_eq!(report.failed, 0);
-    assert!(report.p50 > 600.0, "nothing renders before the cold start ends");
+    assert!(
+        report.p50 > 600.0,
+        "nothing renders before the cold start ends"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -807,7 +825,10 @@ async fn a_draining_queue_does_not_stop_busy_workers() {
     .await;
     check(&report);
     assert_eq!(report.failed, 0);
-    assert_eq!(report.interrupted_renders, 0, "scale-in interrupted a render");
+    assert_eq!(
+        report.interrupted_renders, 0,
+        "scale-in interrupted a render"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -823,6 +844,11 @@ async fn a_spot_interruption_mid_render_fails_back_and_the_render_is_redone() {
     check(&report);
     assert_eq!(report.failed, 0);
     assert_eq!(report.interrupted_renders, 1, "{report:?}");
-    let released = report.spot_released_after_s.expect("the notice reached a busy task");
-    assert!(released < SPOT_NOTICE_S, "released {released} s after the notice");
+    let released = report
+        .spot_released_after_s
+        .expect("the notice reached a busy task");
+    assert!(
+        released < SPOT_NOTICE_S,
+        "released {released} s after the notice"
+    );
 }

@@ -93,7 +93,10 @@ async fn spread_fleet_day(
         spread.idle_seconds,
         spread.lines.len(),
         if spread.unallocated_seconds > 0.0 {
-            format!(" ({:.0} s with no preview to carry them)", spread.unallocated_seconds)
+            format!(
+                " ({:.0} s with no preview to carry them)",
+                spread.unallocated_seconds
+            )
         } else {
             String::new()
         }

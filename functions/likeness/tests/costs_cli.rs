@@ -159,22 +159,38 @@ async fn a_days_billed_fleet_time_is_spread_over_its_previews_once() {
             "--data-dir",
             data_dir,
         ]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
     // The two renders metered 36 GPU seconds; the fleet billed 100.
     let report = spread("100");
     let day = &report["groups"][0];
     assert_eq!(day["gpu_seconds"], 36.0);
-    assert!((day["gpu_idle_seconds"].as_f64().unwrap() - 64.0).abs() < 1e-9, "{day}");
+    assert!(
+        (day["gpu_idle_seconds"].as_f64().unwrap() - 64.0).abs() < 1e-9,
+        "{day}"
+    );
     let gpu_usd = PriceTable::builtin().prices["gpu_second"].usd;
     let with_idle = report["total_usd"].as_f64().unwrap();
-    assert!((with_idle - (total + 64.0 * gpu_usd)).abs() < 1e-9, "{with_idle} vs {total}");
+    assert!(
+        (with_idle - (total + 64.0 * gpu_usd)).abs() < 1e-9,
+        "{with_idle} vs {total}"
+    );
     // A second run for the same day adds nothing.
     assert_eq!(spread("100")["total_usd"].as_f64().unwrap(), with_idle);
     // A bill below what the renders metered is refused, naming both figures.
     let out = likeness(&[
-        "costs", "--fleet-day", &today, "--fleet-billed-gpu-seconds", "10", "--data-dir", data_dir,
+        "costs",
+        "--fleet-day",
+        &today,
+        "--fleet-billed-gpu-seconds",
+        "10",
+        "--data-dir",
+        data_dir,
     ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

@@ -169,7 +169,10 @@ async fn main() {
                     .unwrap_or(heartbeat_ms)
             }
             "--classic-px" => {
-                classic_px = args.next().and_then(|v| v.parse().ok()).unwrap_or(classic_px)
+                classic_px = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(classic_px)
             }
             _ => {}
         }
@@ -228,7 +231,9 @@ async fn main() {
     };
 
     println!("cancellation latency: refused heartbeat -> worker idle, median of {runs} runs");
-    println!("| engine | abandon -> idle (ms) | uncancelled render (ms) | latency / render | one step (ms) |");
+    println!(
+        "| engine | abandon -> idle (ms) | uncancelled render (ms) | latency / render | one step (ms) |"
+    );
     println!("| --- | --- | --- | --- | --- |");
     let (cl, cf) = (median(c.latency), median(c.full));
     println!(

@@ -715,9 +715,10 @@ mod tests {
     fn idle_fleet_seconds_are_spread_over_the_periods_previews() {
         let table = PriceTable::builtin();
         let mut lines = Vec::new();
-        for (n, (preview, style, gpu)) in [("1", "oil", 20.0), ("2", "ink", 30.0), ("2", "oil", 10.0)]
-            .into_iter()
-            .enumerate()
+        for (n, (preview, style, gpu)) in
+            [("1", "oil", 20.0), ("2", "ink", 30.0), ("2", "oil", 10.0)]
+                .into_iter()
+                .enumerate()
         {
             let mut r = run("render", &[style]);
             r.preview_id = PreviewId::new(format!("pv_{}", preview.repeat(32)));
@@ -740,7 +741,12 @@ mod tests {
         let all: Vec<CostLine> = lines.iter().chain(&spread.lines).cloned().collect();
         let gpu_usd: f64 = all
             .iter()
-            .filter(|l| matches!(l.meter.as_str(), meters::GPU_SECOND | meters::GPU_IDLE_SECOND))
+            .filter(|l| {
+                matches!(
+                    l.meter.as_str(),
+                    meters::GPU_SECOND | meters::GPU_IDLE_SECOND
+                )
+            })
             .map(|l| l.usd)
             .sum();
         assert!((gpu_usd - 300.0 * table.prices[meters::GPU_SECOND].usd).abs() < 1e-12);

@@ -32,7 +32,9 @@ pub mod env {
 pub enum Purchase {
     OnDemand,
     /// `None`: the price was not stated; priced at the on-demand ceiling.
-    Spot { usd_per_hour: Option<f64> },
+    Spot {
+        usd_per_hour: Option<f64>,
+    },
 }
 
 /// What a deployment runs on, as far as its prices go.
@@ -175,7 +177,12 @@ impl PriceBook {
             .get(&d.gpu_instance_type)
             .and_then(|p| p.get("on_demand"));
         let (hourly, purchase, source) = match (d.purchase, on_demand) {
-            (Purchase::Spot { usd_per_hour: Some(p) }, _) => (
+            (
+                Purchase::Spot {
+                    usd_per_hour: Some(p),
+                },
+                _,
+            ) => (
                 p,
                 format!("spot@{p}"),
                 format!(
@@ -275,7 +282,11 @@ mod tests {
         assert_eq!(table.region, "eu-west-1");
         assert!((table.prices[meters::GPU_SECOND].usd - 0.45 / 3600.0).abs() < 1e-15);
         assert_eq!(table.prices[meters::LAMBDA_GB_SECOND].usd, 0.0000133334);
-        assert!(table.version.ends_with("/eu-west-1/g5.xlarge/spot@0.45/arm64"));
+        assert!(
+            table
+                .version
+                .ends_with("/eu-west-1/g5.xlarge/spot@0.45/arm64")
+        );
         // x86 Lambda is dearer than arm64, on-demand dearer than the spot price.
         let x86 = book
             .select(&Deployment {
@@ -319,11 +330,17 @@ mod tests {
         assert!(err.to_string().contains("p5.48xlarge"), "{err}");
         for bad in [
             vec![(env::GPU_PURCHASE, "reserved")],
-            vec![(env::GPU_PURCHASE, "spot"), (env::GPU_SPOT_USD_PER_HOUR, "cheap")],
+            vec![
+                (env::GPU_PURCHASE, "spot"),
+                (env::GPU_SPOT_USD_PER_HOUR, "cheap"),
+            ],
             vec![(env::GPU_SPOT_USD_PER_HOUR, "0.4")],
         ] {
             assert!(Deployment::from_vars(vars(&bad)).is_err(), "{bad:?}");
         }
-        assert_eq!(Deployment::from_vars(vars(&[])).unwrap(), Deployment::default());
+        assert_eq!(
+            Deployment::from_vars(vars(&[])).unwrap(),
+            Deployment::default()
+        );
     }
 }

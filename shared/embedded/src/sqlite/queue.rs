@@ -310,7 +310,9 @@ impl Queue for SqliteQueue {
             if !messages.is_empty() || tokio::time::Instant::now() >= deadline {
                 return Ok(messages);
             }
-            let pause = self.poll_interval.min(deadline - tokio::time::Instant::now());
+            let pause = self
+                .poll_interval
+                .min(deadline - tokio::time::Instant::now());
             tokio::select! {
                 _ = sent => {}
                 _ = tokio::time::sleep(pause) => {}
