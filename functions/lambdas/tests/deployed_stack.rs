@@ -1,0 +1,374 @@
+//! The AWS stack as deployed: `infra/template.yaml` transformed by AWS's SAM
+//! translator and created in moto with IAM enforced, every function run as
+//! its shipped binary with its own role's credentials and the environment the
+//! template gives it (see `deployed/mod.rs` for what plays Lambda, the event
+//! sources, API Gateway and ECS). A grant the template forgets, an env var it
+//! does not set or a resource it renames fails here, with the role, action and
+//! resource IAM refused.
+//!
+//! What is not exercised by this test, and why:
+//! - presigned URLs are authorised as their signer's grant, but their
+//!   signature is not verified (moto cannot); the expiry is enforced;
+//! - bucket and queue resource policies (TLS-only, S3 → SQS) are deployed but
+//!   not evaluated (moto does not evaluate resource policies);
+//! - ECS, Auto Scaling, alarms and the HTTP API's throttling and CORS are
+//!   listed as skipped by deploy.py (printed below);
+//! - the harness allows webhooks to its loopback receiver
+//!   (`LIKENESS_WEBHOOKS_ALLOW_PRIVATE=1` on the api and webhooks functions,
+//!   which the template never sets), and maps the identity models layer's
+//!   `/opt/models` to the local model cache.
+
+mod deployed;
+
+use deployed::{Container, Lambda, Receiver, Stack, http_api};
+use likeness_aws::DynamoRecords;
+use likeness_core::TenantId;
+use likeness_core::ports::{ApiKeyRecord, ApiKeys, KeyScope};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+const API_KEY: &str = "lk_7a1c9e2d4b6f8a0c1e3d5f7a9b1c3e5d7f9a1b3c5e7d9f1a3b5c7e9d1f3a5b7c";
+const TENANT: &str = "acme";
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(deployed::repo_path("tests/fixtures/photos").join(name)).unwrap()
+}
+
+fn assert_no_denials(stack: &Stack) {
+    let denials = stack.denials();
+    assert!(
+        denials.is_empty(),
+        "IAM refused these requests (principal, action, resource):\n{}",
+        denials
+            .iter()
+            .map(|d| format!("  {} {} {}", d["principal"], d["action"], d["resource"]))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+struct Running {
+    lambdas: HashMap<String, Arc<Lambda>>,
+    invoked: Arc<Mutex<Vec<String>>>,
+    stop: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    fn api(&self) -> &Lambda {
+        &self.lambdas["ApiFunction"]
+    }
+
+    fn logs(&self) -> String {
+        self.lambdas
+            .values()
+            .map(|l| format!("--- {}\n{}", l.logical, l.log_tail()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Every function of the template, its event sources and the state machine's
+/// invocations, served until the test ends.
+async fn run_functions(stack: &Arc<Stack>) -> Running {
+    let models = likeness_identity::models_dir()
+        .expect("a model cache")
+        .to_string_lossy()
+        .into_owned();
+    let mut lambdas = HashMap::new();
+    for logical in stack.deployed.functions.keys() {
+        if stack.deployed.functions[logical].arn.is_none() {
+            continue; // the render task, started by each test
+        }
+        let mut extra: Vec<(&str, &str)> = vec![("LIKENESS_WEBHOOKS_ALLOW_PRIVATE", "1")];
+        // The layer's /opt/models, here.
+        if stack.deployed.functions[logical]
+            .env
+            .contains_key("LIKENESS_MODELS_DIR")
+        {
+            extra.push(("LIKENESS_MODELS_DIR", &models));
+        }
+        let lambda = Lambda::start(stack, logical, &extra).await;
+        lambdas.insert(logical.clone(), Arc::new(lambda));
+    }
+    let stop = CancellationToken::new();
+    let mut tasks = Vec::new();
+    for source in stack.deployed.event_sources.clone() {
+        let (stack, lambda, stop) = (
+            stack.clone(),
+            lambdas[&source.function].clone(),
+            stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            deployed::poll_event_source(&stack, &source, lambda, stop).await
+        }));
+    }
+    let invoked = Arc::new(Mutex::new(Vec::new()));
+    {
+        let (stack, lambdas, invoked, stop) = (
+            stack.clone(),
+            lambdas.clone(),
+            invoked.clone(),
+            stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            deployed::serve_state_machine_invocations(&stack, lambdas, invoked, stop).await
+        }));
+    }
+    Running {
+        lambdas,
+        invoked,
+        stop,
+        tasks,
+    }
+}
+
+/// The operator provisions the tenant's API key in the table (deployer access).
+async fn provision_tenant(stack: &Stack) {
+    let records = DynamoRecords::from_sdk_config(&stack.deployer(), stack.created("Table"));
+    records
+        .put_key(&ApiKeyRecord {
+            hash: likeness_api::auth::hash_key(API_KEY),
+            tenant: TenantId::new(TENANT),
+            scope: KeyScope::Tenant,
+            created_at: chrono::Utc::now(),
+        })
+        .await
+        .unwrap();
+}
+
+fn bearer() -> (&'static str, String) {
+    ("authorization", format!("Bearer {API_KEY}"))
+}
+
+async fn api(running: &Running, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let auth = bearer();
+    http_api(
+        running.api(),
+        method,
+        path,
+        &[(auth.0, auth.1.as_str())],
+        body.as_ref(),
+    )
+    .await
+}
+
+/// Orders a preview and PUTs `photo` to the presigned URL, as a browser would.
+async fn order_and_upload(
+    running: &Running,
+    receiver: &Receiver,
+    subject: &str,
+    photo: &[u8],
+    content_type: &str,
+) -> String {
+    let (status, created) = api(
+        running,
+        "POST",
+        "/v1/previews",
+        Some(json!({
+            "subject": subject,
+            "styles": ["oil"],
+            "variations": 2,
+            "content_type": content_type,
+            "content_length": photo.len(),
+            "webhook_url": receiver.url,
+            "consent": {"rights_to_photo": true},
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let upload = &created["upload"];
+    let mut put = reqwest::Client::new()
+        .put(upload["url"].as_str().unwrap())
+        .body(photo.to_vec());
+    for (name, value) in upload["headers"].as_object().unwrap() {
+        put = put.header(name, value.as_str().unwrap());
+    }
+    let response = put.send().await.expect("presigned PUT");
+    assert!(
+        response.status().is_success(),
+        "the presigned PUT was refused: {} {}",
+        response.status(),
+        response.text().await.unwrap_or_default()
+    );
+    created["id"].as_str().unwrap().to_owned()
+}
+
+async fn status_of(running: &Running, id: &str) -> Value {
+    let (status, body) = api(running, "GET", &format!("/v1/previews/{id}"), None).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn wait_for_status(running: &Running, id: &str, wanted: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let preview = status_of(running, id).await;
+        if preview["status"] == wanted {
+            return preview;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{id} is {} after {within:?}, not {wanted}\n{}",
+            preview["status"],
+            running.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn keys_under(stack: &Stack, prefix: &str) -> Vec<String> {
+    let s3 = aws_sdk_s3::Client::new(&stack.deployer());
+    s3.list_objects_v2()
+        .bucket(stack.created("Bucket"))
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap()
+        .contents
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|o| o.key)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_template_runs_as_deployed_with_iam_enforced() {
+    let stack = Arc::new(Stack::deploy());
+    println!(
+        "not created in moto (played by the harness or not exercised):\n{}",
+        stack
+            .deployed
+            .skipped
+            .iter()
+            .map(|s| format!("  {} {}: {}", s["resource"], s["type"], s["why"]))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    println!("adapted: {}", stack.deployed.adaptations);
+    provision_tenant(&stack).await;
+    let running = run_functions(&stack).await;
+    let receiver = Receiver::start().await;
+    let (status, secret) = api(&running, "POST", "/v1/webhooks/secret", None).await;
+    assert!(status == 200 || status == 201, "{secret}");
+
+    // 1. A render that fails: its reference is gone before any worker takes
+    //    the task (no worker runs yet), so every attempt fails, the preview is
+    //    marked failed, and MarkFailed clears its work/ objects.
+    let failing = order_and_upload(
+        &running,
+        &receiver,
+        "person",
+        &fixture("obama.jpg"),
+        "image/jpeg",
+    )
+    .await;
+    wait_for_status(&running, &failing, "rendering", Duration::from_secs(60)).await;
+    let s3 = aws_sdk_s3::Client::new(&stack.deployer());
+    for key in keys_under(&stack, &format!("work/{failing}/")).await {
+        s3.delete_object()
+            .bucket(stack.created("Bucket"))
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    }
+    let worker = Container::start(&stack, "RenderTaskDefinition", &[]);
+
+    // 2. A photo without a face, ordered as a person: rejected by analyze,
+    //    announced, and the upload deleted.
+    let rejected = order_and_upload(
+        &running,
+        &receiver,
+        "person",
+        &fixture("coffee.png"),
+        "image/png",
+    )
+    .await;
+    let event = receiver
+        .event("preview.rejected", &rejected, Duration::from_secs(60))
+        .await;
+    assert!(event.to_string().contains("no_face"), "{event}");
+    assert!(
+        keys_under(&stack, &format!("uploads/{TENANT}/{rejected}"))
+            .await
+            .is_empty()
+    );
+
+    let failed = wait_for_status(&running, &failing, "failed", Duration::from_secs(120)).await;
+    assert!(failed["failure"].is_string(), "{failed}");
+    receiver
+        .event("preview.failed", &failing, Duration::from_secs(60))
+        .await;
+    assert!(
+        keys_under(&stack, &format!("work/{failing}/"))
+            .await
+            .is_empty(),
+        "MarkFailed left work objects"
+    );
+
+    // 3. The whole flow: order, presigned PUT, S3 notification, analyze, the
+    //    state machine, the render worker's callback, judge, finalize, notify,
+    //    and a webhook whose preview link the receiver can fetch.
+    let id = order_and_upload(
+        &running,
+        &receiver,
+        "person",
+        &fixture("obama.jpg"),
+        "image/jpeg",
+    )
+    .await;
+    let ready = receiver
+        .event("preview.ready", &id, Duration::from_secs(240))
+        .await;
+    let previews = ready["data"]["previews"].as_array().expect("preview links");
+    assert!(!previews.is_empty(), "{ready}");
+    for preview in previews {
+        let link = preview["url"].as_str().unwrap();
+        let response = reqwest::get(link).await.unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "the receiver could not fetch {link}: {}",
+            response.text().await.unwrap_or_default()
+        );
+        let bytes = response.bytes().await.unwrap();
+        assert!(image::load_from_memory(&bytes).is_ok(), "not an image");
+    }
+    let preview = wait_for_status(&running, &id, "ready", Duration::from_secs(30)).await;
+    assert_eq!(
+        preview["results"][0]["previews"].as_array().map(Vec::len),
+        Some(2),
+        "{preview}"
+    );
+    assert!(keys_under(&stack, &format!("work/{id}/")).await.is_empty());
+    assert!(
+        keys_under(&stack, &format!("uploads/{TENANT}/{id}"))
+            .await
+            .is_empty()
+    );
+    let invoked = running.invoked.lock().unwrap().clone();
+    for function in [
+        "JudgeFunction",
+        "FinalizeFunction",
+        "NotifyFunction",
+        "MarkFailedFunction",
+    ] {
+        assert!(
+            invoked.iter().any(|f| f == function),
+            "{function} never ran: {invoked:?}"
+        );
+    }
+    let (status, cost) = api(&running, "GET", &format!("/v1/previews/{id}/cost"), None).await;
+    assert_eq!(status, 200, "{cost}");
+
+    drop(worker);
+    running.stop.cancel();
+    for task in running.tasks {
+        task.await.unwrap();
+    }
+    assert_no_denials(&stack);
+}
