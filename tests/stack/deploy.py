@@ -252,6 +252,8 @@ def sam_transform(region, parameters):
                 props["Definition"] = json.load(f)
         if res["Type"] == "AWS::Serverless::Function":
             props["CodeUri"] = "s3://packaged-by-sam/functions.zip"
+        if res["Type"] == "AWS::Serverless::LayerVersion":
+            props["ContentUri"] = "s3://packaged-by-sam/layer.zip"
 
     class NoManagedPolicyNames:
         # The template attaches managed policies by ARN only.
@@ -480,6 +482,7 @@ def main():
             "memory_mb": props.get("MemorySize", 128),
             "architectures": props.get("Architectures", ["x86_64"]),
             "reserved_concurrency": props.get("ReservedConcurrentExecutions"),
+            "layers": [l["Ref"] for l in res["Properties"].get("Layers", [])],
             "credentials": assume(role_logical, LAMBDA_SERVICE),
         }
         skipped.append({"resource": logical, "type": res["Type"], "why": "runs as its shipped binary behind the harness's Lambda runtime API"})
@@ -497,6 +500,9 @@ def main():
             "credentials": assume(role_logical, "ecs-tasks.amazonaws.com"),
         }
         skipped.append({"resource": logical, "type": res["Type"], "why": "runs as the render-worker binary with the task role"})
+
+    for logical, res in of_type("AWS::Lambda::LayerVersion"):
+        skipped.append({"resource": logical, "type": res["Type"], "why": "the harness mounts the layer's content (scripts/package-models) at the function's /opt"})
 
     event_sources = []
     for logical, res in of_type("AWS::Lambda::EventSourceMapping"):

@@ -16,7 +16,7 @@
 //! - the harness allows webhooks to its loopback receiver
 //!   (`LIKENESS_WEBHOOKS_ALLOW_PRIVATE=1` on the api and webhooks functions,
 //!   which the template never sets), and maps the identity models layer's
-//!   `/opt/models` to the local model cache.
+//!   `/opt/models` to the local model cache (`Stack::local_path`).
 
 mod deployed;
 
@@ -35,19 +35,6 @@ const TENANT: &str = "acme";
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(deployed::repo_path("tests/fixtures/photos").join(name)).unwrap()
-}
-
-fn assert_no_denials(stack: &Stack) {
-    let denials = stack.denials();
-    assert!(
-        denials.is_empty(),
-        "IAM refused these requests (principal, action, resource):\n{}",
-        denials
-            .iter()
-            .map(|d| format!("  {} {} {}", d["principal"], d["action"], d["resource"]))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
 }
 
 struct Running {
@@ -74,23 +61,12 @@ impl Running {
 /// Every function of the template, its event sources and the state machine's
 /// invocations, served until the test ends.
 async fn run_functions(stack: &Arc<Stack>) -> Running {
-    let models = likeness_identity::models_dir()
-        .expect("a model cache")
-        .to_string_lossy()
-        .into_owned();
     let mut lambdas = HashMap::new();
     for logical in stack.deployed.functions.keys() {
         if stack.deployed.functions[logical].arn.is_none() {
             continue; // the render task, started by each test
         }
-        let mut extra: Vec<(&str, &str)> = vec![("LIKENESS_WEBHOOKS_ALLOW_PRIVATE", "1")];
-        // The layer's /opt/models, here.
-        if stack.deployed.functions[logical]
-            .env
-            .contains_key("LIKENESS_MODELS_DIR")
-        {
-            extra.push(("LIKENESS_MODELS_DIR", &models));
-        }
+        let extra = [("LIKENESS_WEBHOOKS_ALLOW_PRIVATE", "1")];
         let lambda = Lambda::start(stack, logical, &extra).await;
         lambdas.insert(logical.clone(), Arc::new(lambda));
     }
@@ -203,9 +179,16 @@ async fn status_of(running: &Running, id: &str) -> Value {
     body
 }
 
-async fn wait_for_status(running: &Running, id: &str, wanted: &str, within: Duration) -> Value {
+async fn wait_for_status(
+    stack: &Stack,
+    running: &Running,
+    id: &str,
+    wanted: &str,
+    within: Duration,
+) -> Value {
     let deadline = Instant::now() + within;
     loop {
+        stack.assert_no_denials();
         let preview = status_of(running, id).await;
         if preview["status"] == wanted {
             return preview;
@@ -266,7 +249,14 @@ async fn the_template_runs_as_deployed_with_iam_enforced() {
         "image/jpeg",
     )
     .await;
-    wait_for_status(&running, &failing, "rendering", Duration::from_secs(60)).await;
+    wait_for_status(
+        &stack,
+        &running,
+        &failing,
+        "rendering",
+        Duration::from_secs(60),
+    )
+    .await;
     let s3 = aws_sdk_s3::Client::new(&stack.deployer());
     for key in keys_under(&stack, &format!("work/{failing}/")).await {
         s3.delete_object()
@@ -289,7 +279,12 @@ async fn the_template_runs_as_deployed_with_iam_enforced() {
     )
     .await;
     let event = receiver
-        .event("preview.rejected", &rejected, Duration::from_secs(60))
+        .event(
+            &stack,
+            "preview.rejected",
+            &rejected,
+            Duration::from_secs(60),
+        )
         .await;
     assert!(event.to_string().contains("no_face"), "{event}");
     assert!(
@@ -298,10 +293,17 @@ async fn the_template_runs_as_deployed_with_iam_enforced() {
             .is_empty()
     );
 
-    let failed = wait_for_status(&running, &failing, "failed", Duration::from_secs(120)).await;
+    let failed = wait_for_status(
+        &stack,
+        &running,
+        &failing,
+        "failed",
+        Duration::from_secs(120),
+    )
+    .await;
     assert!(failed["failure"].is_string(), "{failed}");
     receiver
-        .event("preview.failed", &failing, Duration::from_secs(60))
+        .event(&stack, "preview.failed", &failing, Duration::from_secs(60))
         .await;
     assert!(
         keys_under(&stack, &format!("work/{failing}/"))
@@ -322,7 +324,7 @@ async fn the_template_runs_as_deployed_with_iam_enforced() {
     )
     .await;
     let ready = receiver
-        .event("preview.ready", &id, Duration::from_secs(240))
+        .event(&stack, "preview.ready", &id, Duration::from_secs(240))
         .await;
     let previews = ready["data"]["previews"].as_array().expect("preview links");
     assert!(!previews.is_empty(), "{ready}");
@@ -338,7 +340,7 @@ async fn the_template_runs_as_deployed_with_iam_enforced() {
         let bytes = response.bytes().await.unwrap();
         assert!(image::load_from_memory(&bytes).is_ok(), "not an image");
     }
-    let preview = wait_for_status(&running, &id, "ready", Duration::from_secs(30)).await;
+    let preview = wait_for_status(&stack, &running, &id, "ready", Duration::from_secs(30)).await;
     assert_eq!(
         preview["results"][0]["previews"].as_array().map(Vec::len),
         Some(2),
@@ -362,6 +364,16 @@ async fn the_template_runs_as_deployed_with_iam_enforced() {
             "{function} never ran: {invoked:?}"
         );
     }
+    // The judge found its models where the template puts them (the layer).
+    let judge = &running.lambdas["JudgeFunction"];
+    assert_eq!(judge.function.env["LIKENESS_MODELS_DIR"], "/opt/models");
+    assert_eq!(judge.function.layers.len(), 1, "the identity models layer");
+    let judge_log = std::fs::read_to_string(&judge.log).unwrap();
+    assert!(
+        !judge_log.contains("no identity model"),
+        "the judge ran without its models:\n{}",
+        judge.log_tail()
+    );
     let (status, cost) = api(&running, "GET", &format!("/v1/previews/{id}/cost"), None).await;
     assert_eq!(status, 200, "{cost}");
 
@@ -370,5 +382,145 @@ async fn the_template_runs_as_deployed_with_iam_enforced() {
     for task in running.tasks {
         task.await.unwrap();
     }
-    assert_no_denials(&stack);
+    stack.assert_no_denials();
+}
+
+/// Every file of `dir`, as `/`-separated paths relative to it.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push(rel);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn wait_for_exit(
+    worker: &mut Container,
+    within: Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(status) = worker.try_wait() {
+            return Some(status);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
+}
+
+async fn wait_for_log(worker: &Container, text: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while !std::fs::read_to_string(&worker.log)
+        .unwrap_or_default()
+        .contains(text)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the worker never logged {text:?}:\n{}",
+            worker.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_render_task_loads_diffusion_weights_from_s3_only_when_they_match_their_manifest() {
+    const WEIGHTS_BUCKET: &str = "likeness-models-test";
+    const PREFIX: &str = "diffusion/tiny";
+    let stack = Stack::deploy_with(&[
+        &format!("DiffusionWeightsBucket={WEIGHTS_BUCKET}"),
+        &format!("DiffusionWeightsPrefix={PREFIX}"),
+    ]);
+    let task = stack.function("RenderTaskDefinition");
+    assert_eq!(
+        task.env["LIKENESS_DIFFUSION_WEIGHTS_S3"],
+        format!("s3://{WEIGHTS_BUCKET}/{PREFIX}")
+    );
+    assert_eq!(task.env["LIKENESS_MODELS_DIR"], "/opt/models");
+
+    // The operator's weights bucket: the tiny random-weight model the
+    // diffusion tests use, and its SHA256SUMS.
+    let model = deployed::repo_path("functions/render/diffusion/tests/reference/diffusion/model");
+    let s3 = aws_sdk_s3::Client::new(&stack.deployer());
+    s3.create_bucket()
+        .bucket(WEIGHTS_BUCKET)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut manifest = String::new();
+    for rel in files_under(&model) {
+        let sum = likeness_diffusion::manifest::sha256_file(&model.join(&rel)).unwrap();
+        manifest.push_str(&format!("{sum}  {rel}\n"));
+        s3.put_object()
+            .bucket(WEIGHTS_BUCKET)
+            .key(format!("{PREFIX}/{rel}"))
+            .body(std::fs::read(model.join(&rel)).unwrap().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    s3.put_object()
+        .bucket(WEIGHTS_BUCKET)
+        .key(format!("{PREFIX}/SHA256SUMS"))
+        .body(manifest.into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+
+    // Matching weights: copied to the instance volume, verified, loaded.
+    let worker = Container::start(&stack, "RenderTaskDefinition", &[]);
+    wait_for_log(&worker, "render worker started", Duration::from_secs(60)).await;
+    let log = std::fs::read_to_string(&worker.log).unwrap();
+    assert!(log.contains("diffusion weights verified"), "{log}");
+    assert!(log.contains("render engine: diffusion"), "{log}");
+    let local = std::path::PathBuf::from(stack.local_path("/var/lib/likeness/diffusion"));
+    assert!(local.join("SHA256SUMS").is_file());
+    assert!(
+        local
+            .join("unet/diffusion_pytorch_model.safetensors")
+            .is_file()
+    );
+    drop(worker);
+
+    // One file changed in the bucket, the manifest not: the next task stops
+    // before taking any work, naming the file.
+    s3.put_object()
+        .bucket(WEIGHTS_BUCKET)
+        .key(format!("{PREFIX}/unet/config.json"))
+        .body(b"{}".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&local).unwrap();
+    let mut worker = Container::start(&stack, "RenderTaskDefinition", &[]);
+    let status = wait_for_exit(&mut worker, Duration::from_secs(60))
+        .await
+        .expect("the worker stops on a mismatched file");
+    assert!(!status.success());
+    let log = std::fs::read_to_string(&worker.log).unwrap();
+    assert!(
+        log.contains("unet/config.json has SHA-256") && log.contains("SHA256SUMS says"),
+        "{log}"
+    );
+    assert!(!log.contains("render worker started"), "{log}");
+    stack.assert_no_denials();
 }

@@ -69,6 +69,8 @@ pub struct Function {
     #[serde(default)]
     pub memory_mb: Option<u64>,
     pub credentials: Credentials,
+    #[serde(default)]
+    pub layers: Vec<String>,
 }
 
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -121,6 +123,11 @@ impl Drop for Stack {
 
 impl Stack {
     pub fn deploy() -> Stack {
+        Stack::deploy_with(&[])
+    }
+
+    /// Deploys with template parameters beyond the ones `sam deploy` requires.
+    pub fn deploy_with(parameters: &[&str]) -> Stack {
         let logs = tempfile::tempdir().expect("a log directory");
         eprintln!(
             "stack logs (moto, each function, IAM denials): {}",
@@ -157,6 +164,7 @@ impl Stack {
                 "RenderVpc=vpc-0123456789abcdef0",
                 "RenderSubnets=subnet-0123456789abcdef0",
             ])
+            .args(parameters)
             .output()
             .expect("running deploy.py");
         assert!(
@@ -181,6 +189,20 @@ impl Stack {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
+    }
+
+    /// Fails the test at once, naming each request IAM refused, if any was.
+    pub fn assert_no_denials(&self) {
+        let denials = self.denials();
+        assert!(
+            denials.is_empty(),
+            "IAM refused these requests (principal, action, resource):\n{}",
+            denials
+                .iter()
+                .map(|d| format!("  {} {} {}", d["principal"], d["action"], d["resource"]))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
     }
 
     pub fn function(&self, logical: &str) -> &Function {
@@ -217,13 +239,39 @@ impl Stack {
         self.sdk_config(&self.deployed.deployer)
     }
 
-    /// The environment a process of `function` gets: the template's, its
-    /// role's credentials, the region and the endpoint (moto).
+    /// Where a path of the deployed machine lives here: a function's layers
+    /// at `/opt` (the identity models layer is what scripts/package-models
+    /// builds: the model cache, linked), the instance's volumes under
+    /// `/var/lib/likeness`, both inside this stack's directory.
+    pub fn local_path(&self, value: &str) -> String {
+        let root = self.logs.path();
+        if let Some(rest) = value.strip_prefix("/opt/") {
+            let opt = root.join("opt");
+            if !opt.exists() {
+                std::fs::create_dir_all(&opt).unwrap();
+                let models = likeness_identity::models_dir().expect("a model cache");
+                std::os::unix::fs::symlink(models, opt.join("models")).unwrap();
+            }
+            return opt.join(rest).to_string_lossy().into_owned();
+        }
+        if let Some(rest) = value.strip_prefix("/var/lib/likeness/") {
+            return root
+                .join("instance/var/lib/likeness")
+                .join(rest)
+                .to_string_lossy()
+                .into_owned();
+        }
+        value.to_owned()
+    }
+
+    /// The environment a process of `function` gets: the template's (paths
+    /// of the deployed machine mapped by [`Stack::local_path`]), its role's
+    /// credentials, the region and the endpoint (moto).
     pub fn process_env(&self, function: &Function) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = function
             .env
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.clone(), self.local_path(v)))
             .collect();
         let c = &function.credentials;
         env.extend([
@@ -717,6 +765,10 @@ impl Container {
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
+
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("the worker's status")
+    }
 }
 
 /// A webhook receiver on loopback: every POST it gets, answered 204.
@@ -766,10 +818,12 @@ impl Receiver {
         }
     }
 
-    /// Waits for an event of `kind` about `preview`.
-    pub async fn event(&self, kind: &str, preview: &str, within: Duration) -> Value {
+    /// Waits for an event of `kind` about `preview`; fails at once if IAM
+    /// refuses anything meanwhile.
+    pub async fn event(&self, stack: &Stack, kind: &str, preview: &str, within: Duration) -> Value {
         let deadline = Instant::now() + within;
         loop {
+            stack.assert_no_denials();
             if let Some((_, body)) = self
                 .received
                 .lock()
