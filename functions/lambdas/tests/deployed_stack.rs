@@ -60,7 +60,7 @@ impl Running {
 
 /// Every function of the template, its event sources and the state machine's
 /// invocations, served until the test ends.
-async fn run_functions(stack: &Arc<Stack>) -> Running {
+async fn run_functions(stack: &Arc<Stack>, before: Option<deployed::BeforeInvoke>) -> Running {
     let mut lambdas = HashMap::new();
     for logical in stack.deployed.functions.keys() {
         if stack.deployed.functions[logical].arn.is_none() {
@@ -91,7 +91,7 @@ async fn run_functions(stack: &Arc<Stack>) -> Running {
             stop.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            deployed::serve_state_machine_invocations(&stack, lambdas, invoked, stop).await
+            deployed::serve_state_machine_invocations(&stack, lambdas, invoked, before, stop).await
         }));
     }
     Running {
@@ -233,7 +233,46 @@ async fn the_template_runs_as_deployed_with_iam_enforced() {
     );
     println!("adapted: {}", stack.deployed.adaptations);
     provision_tenant(&stack).await;
-    let running = run_functions(&stack).await;
+    // The judge retry: the first time the judge is asked about the preview
+    // named here, its candidates are replaced with a blank canvas first (a
+    // render that came out wrong), so it fails them and asks for another
+    // attempt; the state machine renders again and the judge passes that one.
+    let spoil: Arc<Mutex<Option<String>>> = Arc::default();
+    let before: deployed::BeforeInvoke = {
+        let (stack, spoil) = (stack.clone(), spoil.clone());
+        Arc::new(move |function: String, payload: Value| {
+            let (stack, spoil) = (stack.clone(), spoil.clone());
+            Box::pin(async move {
+                let id = payload["preview_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let target = spoil.lock().unwrap().clone();
+                if function != "JudgeFunction" || target.as_deref() != Some(id.as_str()) {
+                    return;
+                }
+                *spoil.lock().unwrap() = None;
+                let blank = {
+                    let mut png = std::io::Cursor::new(Vec::new());
+                    image::RgbImage::from_pixel(512, 640, image::Rgb([236, 236, 236]))
+                        .write_to(&mut png, image::ImageFormat::Png)
+                        .unwrap();
+                    png.into_inner()
+                };
+                let s3 = aws_sdk_s3::Client::new(&stack.deployer());
+                for key in keys_under(&stack, &format!("work/{id}/candidates/")).await {
+                    s3.put_object()
+                        .bucket(stack.created("Bucket"))
+                        .key(key)
+                        .body(blank.clone().into())
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+    };
+    let running = run_functions(&stack, Some(before)).await;
     let receiver = Receiver::start().await;
     let (status, secret) = api(&running, "POST", "/v1/webhooks/secret", None).await;
     assert!(status == 200 || status == 201, "{secret}");
@@ -323,6 +362,7 @@ async fn the_template_runs_as_deployed_with_iam_enforced() {
         "image/jpeg",
     )
     .await;
+    *spoil.lock().unwrap() = Some(id.clone());
     let ready = receiver
         .event(&stack, "preview.ready", &id, Duration::from_secs(240))
         .await;
@@ -341,6 +381,10 @@ async fn the_template_runs_as_deployed_with_iam_enforced() {
         assert!(image::load_from_memory(&bytes).is_ok(), "not an image");
     }
     let preview = wait_for_status(&stack, &running, &id, "ready", Duration::from_secs(30)).await;
+    assert_eq!(
+        preview["results"][0]["attempts"], 2,
+        "the judge failed the spoiled first attempt and passed the second: {preview}"
+    );
     assert_eq!(
         preview["results"][0]["previews"].as_array().map(Vec::len),
         Some(2),

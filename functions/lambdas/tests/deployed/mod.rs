@@ -607,6 +607,14 @@ pub async fn poll_event_source(
     }
 }
 
+/// Called before each invocation the state machine makes, with the function
+/// and its payload: lets a test change the world the function will see.
+pub type BeforeInvoke = Arc<
+    dyn Fn(String, Value) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// Step Functions' side of the adapted `lambda:invoke` states: invoke the
 /// function named in the message and answer its task token with the result
 /// wrapped as `lambda:invoke` returns it.
@@ -614,6 +622,7 @@ pub async fn serve_state_machine_invocations(
     stack: &Stack,
     lambdas: HashMap<String, Arc<Lambda>>,
     invoked: Arc<Mutex<Vec<String>>>,
+    before: Option<BeforeInvoke>,
     stop: CancellationToken,
 ) {
     let sdk = stack.deployer();
@@ -638,7 +647,11 @@ pub async fn serve_state_machine_invocations(
             let (sfn, sqs) = (sfn.clone(), sqs.clone());
             let receipt = m.receipt_handle().unwrap().to_owned();
             let url = url.clone();
+            let before = before.clone();
             calls.push(tokio::spawn(async move {
+                if let Some(before) = before {
+                    before(lambda.logical.clone(), body["Payload"].clone()).await;
+                }
                 let token = body["TaskToken"].as_str().unwrap();
                 match lambda.invoke(body["Payload"].clone()).await {
                     Ok(result) => {
