@@ -220,7 +220,12 @@ async fn keys_under(stack: &Stack, prefix: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_template_runs_as_deployed_with_iam_enforced() {
-    let stack = Arc::new(Stack::deploy());
+    // The per-tenant limits hold on AWS too, their state in the table: this
+    // tenant may order three previews a minute, and the test orders three.
+    let stack = Arc::new(Stack::deploy_with(&[&format!(
+        "TenantLimits={}",
+        json!({"tenants": {TENANT: {"max_in_flight": 20, "orders_per_minute": 3, "gpu_seconds_per_day": 3600.0}}})
+    )]));
     println!(
         "not created in moto (played by the harness or not exercised):\n{}",
         stack
@@ -408,6 +413,20 @@ async fn the_template_runs_as_deployed_with_iam_enforced() {
             "{function} never ran: {invoked:?}"
         );
     }
+    // A fourth order within the minute is refused, with when to come back.
+    let (status, refused) = api(
+        &running,
+        "POST",
+        "/v1/previews",
+        Some(json!({
+            "subject": "person", "styles": ["oil"], "variations": 1,
+            "content_type": "image/jpeg", "content_length": 1000,
+            "consent": {"rights_to_photo": true},
+        })),
+    )
+    .await;
+    assert_eq!(status, 429, "{refused}");
+
     // The judge found its models where the template puts them (the layer).
     let judge = &running.lambdas["JudgeFunction"];
     assert_eq!(judge.function.env["LIKENESS_MODELS_DIR"], "/opt/models");
