@@ -670,7 +670,7 @@ async fn simulate(scenario: Scenario) -> Report {
         task.stop.cancel();
     }
 
-    let outcome = outcome.lock().unwrap();
+    let outcome = std::mem::take(&mut *outcome.lock().unwrap());
     let mut times: Vec<f64> = outcome.ready.values().copied().collect();
     times.sort_by(f64::total_cmp);
     let mut lost = 0;
