@@ -48,6 +48,7 @@ fn main() {
         ("obama.jpg", SubjectKind::Person, "obama.jpg"),
         ("obama2.jpg", SubjectKind::Person, "obama2.jpg"),
         ("astronaut.png", SubjectKind::Person, "astronaut.png"),
+        ("biden.jpg", SubjectKind::Person, "biden.jpg"),
         ("biden.jpg", SubjectKind::Person, "obama.jpg"),
         ("chelsea.png", SubjectKind::Pet, "chelsea.png"),
         ("chelsea.png", SubjectKind::Pet, "coffee.png"),
