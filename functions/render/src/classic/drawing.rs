@@ -28,13 +28,20 @@ fn stretched(l: &Plane, subj: &Plane) -> Plane {
 /// face and the rest of the subject each get their own level (a fixed share of
 /// their pixels), so a low-contrast face still draws next to a busy background.
 fn contour_field(ctx: &Ctx, l: &Plane, sigma: f32, share: f32) -> Plane {
-    contour_field_by(ctx, sigma, share, |s| dog(l, s, 1.6))
+    contour_field_by(ctx, sigma, share, |s, _| dog(l, s, 1.6))
 }
 
-/// [`contour_field`] over any edge field `field(sigma)` (a DoG at that scale).
-fn contour_field_by(ctx: &Ctx, sigma: f32, share: f32, field: impl Fn(f32) -> Plane) -> Plane {
-    let d = field(sigma);
-    let d_fine = field(sigma * 0.7);
+/// [`contour_field`] over any edge field `field(sigma, region)` (a DoG at
+/// that scale, needed only where `region` is above zero when one is given).
+fn contour_field_by(
+    ctx: &Ctx,
+    sigma: f32,
+    share: f32,
+    field: impl Fn(f32, Option<&Plane>) -> Plane,
+) -> Plane {
+    let d = field(sigma, None);
+    // The finer scale only counts on the face.
+    let d_fine = field(sigma * 0.7, Some(&ctx.face));
     let mut out = d.clone();
     for i in 0..out.d.len() {
         let f = ctx.face.d[i];
@@ -97,8 +104,8 @@ pub fn line_art(ctx: &Ctx) -> Rgb {
     let p = &ctx.params;
     let l = stretched(&ctx.abstracted_with(false).luma(), &ctx.subj);
     let flow = structure_flow(&gauss(&l, ctx.wr(0.8)), ctx.wr(3.0));
-    let field = contour_field_by(ctx, ctx.wr(p.line_sigma), 0.06 * p.lines, |s| {
-        fdog(&l, &flow, s, 1.6, ctx.wr(3.0))
+    let field = contour_field_by(ctx, ctx.wr(p.line_sigma), 0.06 * p.lines, |s, region| {
+        fdog(&l, &flow, s, 1.6, ctx.wr(3.0), region)
     });
     // The level at which a pixel inks on its own; the face draws at a lower
     // one so eyes, nose and mouth survive.
@@ -467,8 +474,8 @@ pub fn ink_wash(ctx: &Ctx) -> Rgb {
     let pig = wash.map(|v| 1.0 - v);
     let edge = gauss(&pig, ctx.wr(1.0)).zip(&gauss(&pig, ctx.wr(3.5)), |a, b| (a - b).max(0.0));
     let flow = structure_flow(&gauss(&l, ctx.wr(0.8)), ctx.wr(3.0));
-    let field = contour_field_by(ctx, ctx.wr(p.line_sigma), 0.1 * p.lines, |s| {
-        fdog(&l, &flow, s, 1.6, ctx.wr(3.0))
+    let field = contour_field_by(ctx, ctx.wr(p.line_sigma), 0.1 * p.lines, |s, region| {
+        fdog(&l, &flow, s, 1.6, ctx.wr(3.0), region)
     });
     let t = 1.0;
     let (w, h) = (ctx.w, ctx.h);

@@ -363,6 +363,10 @@ pub fn pastel(ctx: &Ctx) -> Rgb {
     let wobble = Plane::smooth_from_fn(w, h, (4.0 * px).round() as usize, |x, y| {
         0.6 * fbm(seed ^ 3, x / px, y / px, 90.0, 2)
     });
+    // The coarse felt of the tooth, four pixels across, on a lattice.
+    let felt = Plane::smooth_from_fn(w, h, (2.0 * px).round().max(1.0) as usize, |x, y| {
+        value(seed ^ 7, x / px / 4.0, y / px / 4.0)
+    });
     Rgb::from_fn(w, h, |x, y| {
         let i = y * w + x;
         let (fx, fy) = (x as f32 / px, y as f32 / px);
@@ -371,8 +375,7 @@ pub fn pastel(ctx: &Ctx) -> Rgb {
         let f = ctx.face_full.d[i];
         let s = ctx.subj_full.d[i].max(f);
         // The paper's tooth: fine grain plus a coarser felt.
-        let tooth =
-            0.65 * value(seed ^ 6, fx / 1.3, fy / 1.3) + 0.35 * value(seed ^ 7, fx / 4.0, fy / 4.0);
+        let tooth = 0.65 * value(seed ^ 6, fx / 1.3, fy / 1.3) + 0.35 * felt.d[i];
         let grain = tex * (tooth - 0.5);
         // Chalk catches the tooth's peaks first: coverage for a pressure.
         let catch = |amount: f32| smoothstep(0.25, 0.75, amount + 0.9 * grain);
