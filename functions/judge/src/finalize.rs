@@ -15,6 +15,9 @@ use likeness_core::{PortError, Status, TaskError};
 use rayon::prelude::*;
 use std::sync::Arc;
 
+/// A preview encoded for delivery: WebP and JPEG bytes.
+type Encoded = (Vec<u8>, Vec<u8>);
+
 /// What finalize works with.
 #[derive(Clone)]
 pub struct FinalizePorts {
@@ -84,7 +87,7 @@ async fn finalize(
     }
     // Decoding and encoding are most of finalize's time and independent per
     // preview: they run side by side on the cores there are.
-    let encoded: Vec<Result<(Vec<u8>, Vec<u8>), TaskError>> = fetched
+    let encoded: Vec<Result<Encoded, TaskError>> = fetched
         .par_iter()
         .map(|(r, n, bytes)| {
             let key = &task.results[*r].verdict.selected[*n].key;
