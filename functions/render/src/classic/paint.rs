@@ -339,7 +339,7 @@ pub fn pastel(ctx: &Ctx) -> Rgb {
     let (w, h) = (ctx.w, ctx.h);
     // Light and low in contrast: chalk never reaches photographic blacks.
     let lift =
-        |c: [f32; 3]| saturate(hue.apply(c), p.saturation).map(|v| 0.3 + 0.68 * v.clamp(0.0, 1.0));
+        |c: [f32; 3]| saturate(hue.apply(c), p.saturation).map(|v| 0.34 + 0.64 * v.clamp(0.0, 1.0));
     let colour = Rgb {
         d: abs.d.iter().map(|&c| lift(c)).collect(),
         ..abs
@@ -384,8 +384,10 @@ pub fn pastel(ctx: &Ctx) -> Rgb {
         let rub = pressure * (0.6 + 0.35 * f);
         out = mix3(out, rubbed.d[i], catch(rub) * (0.8 + 0.15 * f));
         // Strokes: the broad layers on the subject and, fainter, the ground;
-        // the fine layer on the face.
-        let reach = [pressure, pressure * (0.35 + 0.65 * s), f];
+        // the fine layer on the face, where broad strokes would smear the
+        // features (biden.jpg's face was lost to the detector at 768 px).
+        let broad = pressure * (1.0 - 0.8 * f);
+        let reach = [broad, broad * (0.35 + 0.65 * s), f];
         for (layer, weight) in layers.iter().zip(reach) {
             if weight <= 0.01 {
                 continue;
