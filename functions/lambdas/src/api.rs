@@ -27,9 +27,10 @@ pub fn state(stack: &AwsStack, config: ApiConfig) -> ApiState {
 /// template's `PreviewRetentionDays`), read as `likeness serve` reads them.
 pub fn config_from_env() -> Result<ApiConfig, ConfigError> {
     let mut config = ApiConfig::from_env().map_err(ConfigError::Api)?;
-    // The notify function requires https and refuses private targets: an order
-    // whose webhook it would refuse is refused at once instead.
-    config.webhooks_require_https = true;
-    config.webhooks_allow_private = false;
+    // The webhooks function's rules: an order whose webhook it would refuse is
+    // refused at once instead.
+    let targets = crate::config::webhook_targets();
+    config.webhooks_require_https = targets.require_https;
+    config.webhooks_allow_private = targets.allow_private_targets;
     Ok(config)
 }

@@ -20,6 +20,7 @@ pub const RENDER_QUEUE_URL: &str = "LIKENESS_RENDER_QUEUE_URL";
 pub const RENDER_HEARTBEAT_SECONDS: &str = "LIKENESS_RENDER_HEARTBEAT_SECONDS";
 pub const RENDER_WORKERS: &str = "LIKENESS_RENDER_WORKERS";
 pub const RENDER_LONG_SIDE: &str = "LIKENESS_RENDER_LONG_SIDE";
+pub const WEBHOOKS_ALLOW_PRIVATE: &str = "LIKENESS_WEBHOOKS_ALLOW_PRIVATE";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -39,6 +40,19 @@ pub fn required(name: &'static str) -> Result<String, ConfigError> {
 
 pub fn optional(name: &'static str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Where webhooks may go. On AWS: public https endpoints only. The template
+/// never sets `LIKENESS_WEBHOOKS_ALLOW_PRIVATE`; a deployment whose receivers
+/// live inside its own network (and the local stack test, whose receiver is on
+/// loopback) sets it to `1` to allow private addresses and plain http, as
+/// `likeness serve` does.
+pub fn webhook_targets() -> likeness_notify::TargetPolicy {
+    let private = optional(WEBHOOKS_ALLOW_PRIVATE).is_some_and(|v| v == "1" || v == "true");
+    likeness_notify::TargetPolicy {
+        allow_private_targets: private,
+        require_https: !private,
+    }
 }
 
 /// A positive number, `default` when unset.

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod config;
+pub mod diffusion_weights;
 pub mod render_worker;
 pub mod task;
 pub mod webhooks;

@@ -22,6 +22,7 @@ pub fn notifier(
     let config = NotifyConfig {
         queue: required(WEBHOOKS_QUEUE_URL)?,
         dead_letter_queue: required(WEBHOOKS_DLQ_URL)?,
+        policy: crate::config::webhook_targets(),
         ..NotifyConfig::production()
     };
     Ok(Notifier::new(deliveries, queue, clock, config))

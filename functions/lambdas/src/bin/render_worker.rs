@@ -2,10 +2,10 @@
 //! tasks from SQS until SIGTERM, then fails its in-flight tasks back.
 
 use likeness_core::Catalogue;
-use likeness_lambdas::AwsStack;
 use likeness_lambdas::render_worker::{
     TaskProtection, WorkerSettings, cancel_on_shutdown_signal, run,
 };
+use likeness_lambdas::{AwsStack, config, diffusion_weights};
 use likeness_render::worker::RenderWorker;
 use likeness_render::{FaceLandmarks, engine_from_env};
 use std::sync::Arc;
@@ -28,6 +28,22 @@ async fn main() -> anyhow::Result<()> {
     likeness_lambdas::init_tracing();
     let settings = WorkerSettings::from_env()?;
     let stack = AwsStack::from_env().await?;
+    if let Some(uri) = config::optional(diffusion_weights::WEIGHTS_S3) {
+        let dir = config::required(likeness_render::DIFFUSION_MODEL_ENV)?;
+        let s3 = aws_sdk_s3::Client::new(&stack.sdk);
+        match diffusion_weights::fetch(&s3, &uri, std::path::Path::new(&dir)).await {
+            Ok(fetched) => tracing::info!(
+                downloaded = fetched.downloaded.len(),
+                already_present = fetched.already_present.len(),
+                bytes = fetched.bytes_downloaded,
+                "diffusion weights verified against their manifest"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "render worker stopped before taking any task");
+                return Err(e.into());
+            }
+        }
+    }
     let catalogue = Arc::new(Catalogue::builtin());
     let worker = Arc::new(RenderWorker {
         queue: stack.queue(),
