@@ -3,10 +3,11 @@
 //! one, people by the dlib identity model (`likeness models fetch` puts it in
 //! the cache). The renders get the hints the pipeline gives them: face boxes
 //! with their landmarks for people, the salient region for pets.
-//! `cargo run --release -p likeness-judge --example calibrate [SIZE [PHOTO [OUT_DIR [SEED]]]]`
 //! (`-` for every photo; OUT_DIR keeps the renders as PNG, to look at, and a
-//! contact sheet per photo, `<photo>-sheet.png`; `-` for none; SEED defaults
-//! to 7).
+//! contact sheet per photo, `<photo>-sheet.png`, and what the dark-blotch
+//! check flags in each, `<photo>-<style>-blotches.png`; `-` for none; SEED defaults
+//! to 7; STYLES, a comma-separated list of style ids, judges only those).
+//! `cargo run --release -p likeness-judge --example calibrate [SIZE [PHOTO [OUT_DIR [SEED [STYLES]]]]]`
 
 use image::RgbImage;
 use likeness_core::{Catalogue, SubjectKind};
@@ -47,6 +48,7 @@ fn main() {
         ("obama.jpg", SubjectKind::Person, "obama.jpg"),
         ("obama2.jpg", SubjectKind::Person, "obama2.jpg"),
         ("astronaut.png", SubjectKind::Person, "astronaut.png"),
+        ("biden.jpg", SubjectKind::Person, "biden.jpg"),
         ("biden.jpg", SubjectKind::Person, "obama.jpg"),
         ("chelsea.png", SubjectKind::Pet, "chelsea.png"),
         ("chelsea.png", SubjectKind::Pet, "coffee.png"),
@@ -64,6 +66,9 @@ fn main() {
         .nth(4)
         .and_then(|s| s.parse().ok())
         .unwrap_or(7);
+    let styles: Option<Vec<String>> = std::env::args()
+        .nth(5)
+        .map(|s| s.split(',').map(str::to_owned).collect());
     for (photo_name, subject, ref_name) in pairs {
         if only.as_deref().is_some_and(|o| o != photo_name) {
             continue;
@@ -88,6 +93,12 @@ fn main() {
         }
         let mut tiles = vec![("photo".to_owned(), photo.clone())];
         for style in catalogue.styles.iter() {
+            if styles
+                .as_ref()
+                .is_some_and(|only| !only.iter().any(|s| s == style.id.as_str()))
+            {
+                continue;
+            }
             let qa = StyleQa::for_style(style).expect("qa");
             let mut request = RenderRequest::new(photo.clone(), style.clone(), seed);
             request.long_side = size;
@@ -100,7 +111,13 @@ fn main() {
                     photo_name.split('.').next().unwrap_or(photo_name),
                     style.id
                 );
-                candidate.image.save(dir.join(name)).expect("write render");
+                candidate.image.save(dir.join(&name)).expect("write render");
+                // What the dark-blotch check flags, at its analysis size.
+                if let Some(mask) = likeness_judge::blotches::blotch_mask(&photo, &candidate.image)
+                {
+                    mask.save(dir.join(name.replace(".png", "-blotches.png")))
+                        .expect("write blotch mask");
+                }
                 tiles.push((style.id.to_string(), candidate.image.clone()));
             }
             let r = judge_candidate(&reference, &candidate.image, &qa, Some(model)).expect("judge");

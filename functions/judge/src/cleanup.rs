@@ -70,7 +70,20 @@ pub async fn deliver<B: Blobs + ?Sized>(
     image: &RgbImage,
     config: &DeliveryConfig,
 ) -> Result<Delivered, DeliveryError> {
-    let (webp, jpeg) = encode(image, config)?;
+    let encoded = encode(image, config)?;
+    store_delivered(blobs, tenant, id, style, n, encoded).await
+}
+
+/// The storing half of [`deliver`], for a caller that encodes several
+/// previews at once: `encoded` is [`encode`]'s (WebP, JPEG).
+pub async fn store_delivered<B: Blobs + ?Sized>(
+    blobs: &B,
+    tenant: &TenantId,
+    id: &PreviewId,
+    style: &StyleId,
+    n: u32,
+    (webp, jpeg): (Vec<u8>, Vec<u8>),
+) -> Result<Delivered, DeliveryError> {
     let delivered = Delivered {
         webp: keys::delivered(tenant, id, style, n, "webp"),
         jpeg: keys::delivered(tenant, id, style, n, "jpg"),

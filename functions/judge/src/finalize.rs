@@ -3,8 +3,8 @@
 //! `work/{id}/`, and meter the run. Safe to repeat: a second run re-delivers
 //! the same keys and finds the preview ready already.
 
-use crate::cleanup::{clean_up, deliver};
-use crate::deliver::DeliveryConfig;
+use crate::cleanup::{clean_up, store_delivered};
+use crate::deliver::{DeliveryConfig, encode};
 use likeness_core::cost::ddb_write_units;
 use likeness_core::metering::{Function, Meter, Stopwatch};
 use likeness_core::ports::{Blobs, Clock, Previews};
@@ -12,7 +12,11 @@ use likeness_core::preview::PreviewPatch;
 use likeness_core::task_error::names;
 use likeness_core::tasks::{DeliveredImage, DeliveredStyle, FinalizeSummary, FinalizeTask};
 use likeness_core::{PortError, Status, TaskError};
+use rayon::prelude::*;
 use std::sync::Arc;
+
+/// A preview encoded for delivery: WebP and JPEG bytes.
+type Encoded = (Vec<u8>, Vec<u8>);
 
 /// What finalize works with.
 #[derive(Clone)]
@@ -69,56 +73,72 @@ async fn finalize(
             styles: preview.results.unwrap_or_default(),
         });
     }
-    let mut styles = Vec::with_capacity(task.results.len());
-    for result in &task.results {
-        let mut delivered_images = Vec::new();
+    // Every selected candidate still in work storage (an earlier run of this
+    // task that failed later may have delivered and cleaned some up already).
+    let mut fetched = Vec::new();
+    for (r, result) in task.results.iter().enumerate() {
         for (n, selected) in result.verdict.selected.iter().enumerate() {
-            let bytes = match blobs.get(&selected.key).await {
-                Ok(b) => b,
-                // Delivered by an earlier run of this task, which then failed later.
+            match blobs.get(&selected.key).await {
+                Ok(bytes) => fetched.push((r, n, bytes)),
                 Err(PortError::NotFound(_)) => continue,
                 Err(e) => return Err(e.into()),
-            };
-            let image = image::load_from_memory(&bytes)
-                .map_err(|e| {
-                    TaskError::new(names::JUDGE_BAD_IMAGE, format!("{}: {e}", selected.key))
-                })?
-                .to_rgb8();
-            let delivered = deliver(
-                blobs,
-                &task.tenant,
-                id,
-                &result.style,
-                n as u32 + 1,
-                &image,
-                &ports.delivery,
-            )
-            .await
-            .map_err(|e| TaskError::new(names::FINALIZE_DELIVERY, e))?;
-            let scores = result
-                .verdict
-                .judged
-                .iter()
-                .find(|j| j.key == selected.key)
-                .map(|j| j.scores);
-            delivered_images.push(DeliveredImage {
-                webp: delivered.webp,
-                jpeg: delivered.jpeg,
-                seed: selected.seed,
-                overall: selected.overall,
-                flagged: selected.flagged,
-                below: selected.below.clone(),
-                scores,
-            });
+            }
         }
-        styles.push(DeliveredStyle {
+    }
+    // Decoding and encoding are most of finalize's time and independent per
+    // preview: they run side by side on the cores there are.
+    let encoded: Vec<Result<Encoded, TaskError>> = fetched
+        .par_iter()
+        .map(|(r, n, bytes)| {
+            let key = &task.results[*r].verdict.selected[*n].key;
+            let image = image::load_from_memory(bytes)
+                .map_err(|e| TaskError::new(names::JUDGE_BAD_IMAGE, format!("{key}: {e}")))?
+                .to_rgb8();
+            encode(&image, &ports.delivery).map_err(|e| TaskError::new(names::FINALIZE_DELIVERY, e))
+        })
+        .collect();
+    let mut delivered_by_style: Vec<Vec<DeliveredImage>> = vec![Vec::new(); task.results.len()];
+    for ((r, n, _), encoded) in fetched.iter().zip(encoded) {
+        let result = &task.results[*r];
+        let selected = &result.verdict.selected[*n];
+        let delivered = store_delivered(
+            blobs,
+            &task.tenant,
+            id,
+            &result.style,
+            *n as u32 + 1,
+            encoded?,
+        )
+        .await
+        .map_err(|e| TaskError::new(names::FINALIZE_DELIVERY, e))?;
+        let scores = result
+            .verdict
+            .judged
+            .iter()
+            .find(|j| j.key == selected.key)
+            .map(|j| j.scores);
+        delivered_by_style[*r].push(DeliveredImage {
+            webp: delivered.webp,
+            jpeg: delivered.jpeg,
+            seed: selected.seed,
+            overall: selected.overall,
+            flagged: selected.flagged,
+            below: selected.below.clone(),
+            scores,
+        });
+    }
+    let styles: Vec<DeliveredStyle> = task
+        .results
+        .iter()
+        .zip(delivered_by_style)
+        .map(|(result, previews)| DeliveredStyle {
             style: result.style.clone(),
             outcome: result.outcome,
             attempts: result.attempts,
             note: result.verdict.note.clone(),
-            previews: delivered_images,
-        });
-    }
+            previews,
+        })
+        .collect();
     if preview.status == Status::Rendering {
         previews
             .transition(

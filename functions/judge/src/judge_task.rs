@@ -13,6 +13,7 @@ use likeness_core::ports::{Blobs, Clock};
 use likeness_core::task_error::names;
 use likeness_core::tasks::{Decision, Hints, JudgeTask, JudgedScores, Verdict};
 use likeness_core::{Catalogue, PortError, TaskError, keys, seeds};
+use rayon::prelude::*;
 use std::sync::Arc;
 
 /// What the judge works with.
@@ -106,10 +107,16 @@ async fn judge(ports: &JudgePorts, task: &JudgeTask) -> Result<Verdict, TaskErro
         Err(PortError::NotFound(_)) => Hints::default(),
         Err(e) => return Err(e.into()),
     };
-    let mut images = Vec::with_capacity(task.render.candidates.len());
+    let mut stored = Vec::with_capacity(task.render.candidates.len());
     for candidate in &task.render.candidates {
-        images.push(load_png(&blobs.get(&candidate.key).await?, &candidate.key)?);
+        stored.push(blobs.get(&candidate.key).await?);
     }
+    // Decoding is independent per candidate: side by side.
+    let images = stored
+        .par_iter()
+        .zip(&task.render.candidates)
+        .map(|(bytes, candidate)| load_png(bytes, &candidate.key))
+        .collect::<Result<Vec<_>, _>>()?;
     let carry_key = keys::judge_carry(id, &task.style);
     let earlier: Vec<JudgedCandidate> = if task.attempt > 1 {
         match blobs.get(&carry_key).await {

@@ -410,7 +410,7 @@ pub fn judge_candidates(
     }
     let found: Vec<Vec<FaceBox>> = match reference.subject.expected_faces() {
         Some(expected) => candidates
-            .iter()
+            .par_iter()
             .map(|c| reference.find_faces(c, expected))
             .collect(),
         None => vec![Vec::new(); candidates.len()],
@@ -437,11 +437,12 @@ pub fn judge_candidates(
             d.extend(all.by_ref().take(faces.len()));
         }
     }
-    // The photo's side of the style signature, once per candidate size.
+    // The photo's side of the style signature, once per candidate size (sizes
+    // a few pixels apart share it).
     let mut photo_measures: Vec<PhotoMeasures> = Vec::new();
     for c in candidates {
-        if !photo_measures.iter().any(|p| p.size() == c.dimensions()) {
-            let (w, h) = c.dimensions();
+        let (w, h) = c.dimensions();
+        if !photo_measures.iter().any(|p| p.fits(w, h)) {
             photo_measures.push(PhotoMeasures::new(&reference.image, w, h));
         }
     }
@@ -454,7 +455,7 @@ pub fn judge_candidates(
         .map(|((c, found), described)| {
             let photo = photo_measures
                 .iter()
-                .find(|p| p.size() == c.dimensions())
+                .find(|p| p.fits(c.width(), c.height()))
                 .ok_or(JudgeError::Empty(c.width(), c.height()))?;
             judge_found(reference, c, qa, identity, found, described, photo)
         })

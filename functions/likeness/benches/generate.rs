@@ -9,7 +9,12 @@
 //! runner, SQLite writes, the API and upload, polling. Styles run one at a time
 //! (`--max-concurrency 1`) so no compute overlaps and the subtraction is exact.
 //!
-//! `cargo bench -p likeness --bench generate [-- --runs N]`
+//! With `--baseline BIN` (another build of `likeness`, e.g. the previous
+//! release) both binaries run alternately in the same session and the medians
+//! of both, with their ratio, are reported: the machine's load then weighs on
+//! both alike.
+//!
+//! `cargo bench -p likeness --bench generate [-- --runs N] [--baseline BIN]`
 
 use likeness_core::PreviewId;
 use likeness_core::cost::{CostLine, meters};
@@ -102,6 +107,43 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
+/// Medians over a binary's runs: total wall time and compute per stage.
+#[derive(Default)]
+struct Series {
+    totals: Vec<f64>,
+    overheads: Vec<f64>,
+    stages: BTreeMap<&'static str, Vec<f64>>,
+}
+
+impl Series {
+    fn add(&mut self, run: &Run, ordered: f64) {
+        let compute: f64 = run.compute_s.values().sum();
+        self.totals.push(run.total_s);
+        self.overheads
+            .push((run.total_s - compute) * 1000.0 / ordered);
+        for (stage, s) in &run.compute_s {
+            self.stages.entry(stage).or_default().push(*s);
+        }
+    }
+
+    fn stage(&self, name: &str) -> f64 {
+        self.stages.get(name).cloned().map_or(0.0, median)
+    }
+
+    fn summary(&self) -> String {
+        let total = median(self.totals.clone());
+        let judge = self.stage("judge");
+        format!(
+            "median total {total:.3} s (judge {judge:.3} s = {:.0}% of it, render {:.3} s, finalize {:.3} s, analyze {:.3} s), median overhead {:.1} ms per preview",
+            100.0 * judge / total,
+            self.stage("render"),
+            self.stage("finalize"),
+            self.stage("analyze"),
+            median(self.overheads.clone()),
+        )
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let runs: usize = args
@@ -110,40 +152,67 @@ fn main() -> anyhow::Result<()> {
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse().ok())
         .unwrap_or(5);
+    let baseline = args
+        .iter()
+        .position(|a| a == "--baseline")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let binary = env!("CARGO_BIN_EXE_likeness");
     // Model download and first-touch costs stay out of the measured runs.
     run_once(binary, &root)?;
+    if let Some(base) = &baseline {
+        run_once(base, &root)?;
+    }
 
     let ordered = STYLES.split(',').count() as f64 * f64::from(VARIATIONS);
-    let mut totals = Vec::new();
-    let mut overheads = Vec::new();
+    let mut current = Series::default();
+    let mut base = Series::default();
     for n in 1..=runs {
-        let run = run_once(binary, &root)?;
-        let compute: f64 = run.compute_s.values().sum();
-        let overhead = run.total_s - compute;
-        println!(
-            "run {n}: {} previews={} total={:.3}s pipeline={:.3}s compute={:.3}s {:?} overhead={:.3}s ({:.1} ms/preview; {:.1} ms/preview after the upload)",
-            run.status,
-            run.previews,
-            run.total_s,
-            run.pipeline_s,
-            compute,
-            run.compute_s
-                .iter()
-                .map(|(k, v)| format!("{k}={v:.3}"))
-                .collect::<Vec<_>>(),
-            overhead,
-            overhead * 1000.0 / ordered,
-            (run.pipeline_s - compute) * 1000.0 / ordered
-        );
-        totals.push(run.total_s);
-        overheads.push(overhead * 1000.0 / ordered);
+        let mut contenders = vec![("this build", binary)];
+        if let Some(b) = &baseline {
+            contenders.push(("baseline", b.as_str()));
+        }
+        for (label, bin) in contenders {
+            let run = run_once(bin, &root)?;
+            let compute: f64 = run.compute_s.values().sum();
+            let overhead = run.total_s - compute;
+            println!(
+                "run {n} ({label}): {} previews={} total={:.3}s pipeline={:.3}s compute={:.3}s {:?} overhead={:.3}s ({:.1} ms/preview; {:.1} ms/preview after the upload)",
+                run.status,
+                run.previews,
+                run.total_s,
+                run.pipeline_s,
+                compute,
+                run.compute_s
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v:.3}"))
+                    .collect::<Vec<_>>(),
+                overhead,
+                overhead * 1000.0 / ordered,
+                (run.pipeline_s - compute) * 1000.0 / ordered
+            );
+            if label == "baseline" {
+                base.add(&run, ordered);
+            } else {
+                current.add(&run, ordered);
+            }
+        }
     }
     println!(
-        "generate obama.jpg, {STYLES} x {VARIATIONS}: median total {:.3} s, median overhead {:.1} ms per preview (target <= 100) over {runs} runs",
-        median(totals),
-        median(overheads)
+        "generate obama.jpg, {STYLES} x {VARIATIONS}, {runs} runs: {} (overhead target <= 100)",
+        current.summary()
     );
+    if baseline.is_some() {
+        println!("baseline, same session: {}", base.summary());
+        let ratio = |f: &dyn Fn(&Series) -> f64| f(&current) / f(&base).max(1e-9);
+        println!(
+            "this build / baseline: total {:.2}, judge {:.2}, render {:.2}, finalize {:.2}",
+            ratio(&|s| median(s.totals.clone())),
+            ratio(&|s| s.stage("judge")),
+            ratio(&|s| s.stage("render")),
+            ratio(&|s| s.stage("finalize")),
+        );
+    }
     Ok(())
 }

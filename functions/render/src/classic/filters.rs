@@ -187,9 +187,19 @@ pub fn dog(l: &Plane, sigma: f32, k: f32) -> Plane {
 /// then smoothed along the edge by following the flow's streamline for about
 /// `2 sigma_m` pixels each way. Noise across a contour cancels while the
 /// contour itself accumulates, so lines come out long and continuous instead
-/// of the isotropic DoG's broken dashes and specks.
-pub fn fdog(l: &Plane, flow: &Flow, sigma: f32, k: f32, sigma_m: f32) -> Plane {
+/// of the isotropic DoG's broken dashes and specks. With a `region`, only
+/// the pixels where it is above zero are evaluated (0 elsewhere): a finer
+/// scale that is only blended in on the face need not cover the frame.
+pub fn fdog(
+    l: &Plane,
+    flow: &Flow,
+    sigma: f32,
+    k: f32,
+    sigma_m: f32,
+    region: Option<&Plane>,
+) -> Plane {
     let (w, h) = (l.w, l.h);
+    let wanted = |i: usize| region.is_none_or(|r| r.d[i] > 0.0);
     let sigma = sigma.max(0.5);
     let outer = sigma * k;
     let reach = (2.5 * outer).ceil() as i32;
@@ -206,8 +216,18 @@ pub fn fdog(l: &Plane, flow: &Flow, sigma: f32, k: f32, sigma_m: f32) -> Plane {
             )
         })
         .collect();
+    // The walk along the edge reads the cross-edge pass a few pixels away:
+    // it is evaluated over the region grown by that reach.
+    let steps = (2.0 * sigma_m).ceil().max(1.0) as usize;
+    let grown = region.map(|r| {
+        let above = r.map(|v| if v > 0.0 { 1.0 } else { 0.0 });
+        super::raster::box_blur(&above, steps + 1)
+    });
     let across = Plane::from_fn(w, h, |x, y| {
         let i = y * w + x;
+        if grown.as_ref().is_some_and(|g| g.d[i] <= 0.0) {
+            return 0.0;
+        }
         // The gradient is the tangent turned a quarter.
         let (nx, ny) = (flow.ty.d[i], -flow.tx.d[i]);
         let (cx, cy) = (x as f32 + 0.5, y as f32 + 0.5);
@@ -215,10 +235,12 @@ pub fn fdog(l: &Plane, flow: &Flow, sigma: f32, k: f32, sigma_m: f32) -> Plane {
             .map(|&(s, wt)| l.sample(cx + s * nx, cy + s * ny) * wt)
             .sum()
     });
-    let steps = (2.0 * sigma_m).ceil().max(1.0) as usize;
     let along: Vec<f32> = (1..=steps).map(|s| kernel(s as f32, sigma_m)).collect();
     Plane::from_fn(w, h, |x, y| {
         let i = y * w + x;
+        if !wanted(i) {
+            return 0.0;
+        }
         let mut acc = across.d[i];
         let mut total = 1.0;
         for dir in [1.0f32, -1.0] {
@@ -292,7 +314,7 @@ mod tests {
         });
         let flow = structure_flow(&gauss(&src, 1.0), 3.0);
         let plain = dog(&src, 1.5, 1.6);
-        let along = fdog(&src, &flow, 1.5, 1.6, 3.0);
+        let along = fdog(&src, &flow, 1.5, 1.6, 3.0, None);
         let column = |p: &Plane| -> (f32, f32) {
             let v: Vec<f32> = (8..56).map(|y| p.at(30, y)).collect();
             let m = v.iter().sum::<f32>() / v.len() as f32;

@@ -370,12 +370,23 @@ impl Ctx {
     /// Edge-preserving abstraction with three levels of detail: fine on the face,
     /// medium on the subject, coarse and blurred in the background.
     pub fn abstracted(&self) -> Rgb {
+        self.abstracted_with(true)
+    }
+
+    /// [`Ctx::abstracted`], with the background blurred further (`blur_background`)
+    /// or left at the subject's level of detail, for a medium that draws the
+    /// silhouette where the subject meets the background.
+    pub fn abstracted_with(&self, blur_background: bool) -> Rgb {
         let p = &self.params;
         let rs = self.wr(p.radius).round().max(1.0) as usize;
         let rf = self.wr(p.face_radius).round().max(1.0) as usize;
         let fine = filters::guided(&self.work, rf, 0.002);
         let coarse = filters::guided(&filters::guided(&self.work, rs, 0.015), rs, 0.015);
-        let bg = coarse.map_planes(|c| gauss(c, self.wr(p.radius * p.background_scale)));
+        let bg = if blur_background {
+            coarse.map_planes(|c| gauss(c, self.wr(p.radius * p.background_scale)))
+        } else {
+            coarse.clone()
+        };
         Rgb {
             w: self.work.w,
             h: self.work.h,

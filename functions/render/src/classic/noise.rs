@@ -99,19 +99,6 @@ impl Dir {
         let (sin, cos) = angle.sin_cos();
         Self { sin, cos }
     }
-
-    /// This direction turned by a small angle (|a| below about 0.6 rad), with a
-    /// polynomial instead of a libm call per pixel.
-    #[inline]
-    pub fn turned(self, a: f32) -> Self {
-        let a2 = a * a;
-        let s = a * (1.0 - a2 / 6.0 * (1.0 - a2 / 20.0));
-        let c = 1.0 - a2 / 2.0 * (1.0 - a2 / 12.0);
-        Self {
-            sin: self.sin * c + self.cos * s,
-            cos: self.cos * c - self.sin * s,
-        }
-    }
 }
 
 /// Noise stretched along `dir`: long thin streaks, the raw material of
@@ -142,9 +129,6 @@ mod tests {
         assert_ne!(a, c);
         assert!(a.iter().all(|v| (-1.0..=1.0).contains(v)));
         assert!((cell(-0.25) - 0.75).abs() < 1e-6 && (cell(2.5) - 0.5).abs() < 1e-6);
-        let turned = Dir::new(0.7).turned(0.4);
-        let exact = Dir::new(1.1);
-        assert!((turned.sin - exact.sin).abs() < 1e-4 && (turned.cos - exact.cos).abs() < 1e-4);
         let mut d = Dice::new(1, 2);
         assert!((0..100).all(|_| (0.0..1.0).contains(&d.next())));
     }

@@ -2,11 +2,11 @@
 
 use super::Ctx;
 use super::filters::{dog, guided, kuwahara};
-use super::noise::{Dir, fbm, hash01, streaks, value};
+use super::noise::{Dir, fbm, hash01, value};
 use super::raster::{
     Plane, Regions, Rgb, gauss, large_regions, luma, mix3, saturate, smoothstep, structure_flow,
 };
-use super::strokes::{Canvas, Layer, Reference};
+use super::strokes::{Canvas, Layer, Reference, sample_rgb};
 
 /// A hue rotation in YIQ, which keeps luma (and so likeness) fixed.
 #[derive(Clone, Copy)]
@@ -319,65 +319,159 @@ pub fn oil(ctx: &Ctx) -> Rgb {
     })
 }
 
-/// Soft pastel: a light, airy palette laid in chalky strokes on tinted paper; the
-/// paper's tooth shows through where pressure is light, and a pastel pencil
-/// line holds the features.
+/// Soft pastel on tinted paper: a rubbed-in layer of the lifted palette, then
+/// two layers of short directional chalk strokes crossing at a seeded angle,
+/// each stroke one colour taken where it is laid (so strokes read as marks,
+/// not as a texture over a photo), tapered at both ends and lifted where the
+/// colour under it changes, so edges survive. Chalk catches the paper's tooth
+/// before its valleys: light pressure leaves tinted paper speckled through.
+/// The face gets short strokes over a denser rubbed layer, so its features
+/// hold; a pastel-pencil contour in the local colour, darker, draws them.
 pub fn pastel(ctx: &Ctx) -> Rgb {
     let p = &ctx.params;
     let mut dice = ctx.dice(0xFA57);
     let angle = dice.range(0.5, 1.1);
+    let cross = angle + dice.range(0.7, 1.0);
     let hue = HueShift::degrees(dice.range(-8.0, 8.0));
     let abs = ctx.abstracted();
     let lines = dog(&abs.luma(), ctx.wr(p.line_sigma), 1.6);
-    let t = ctx.ink_threshold(&lines, 0.06 * p.lines);
+    let t = ctx.ink_threshold(&lines, 0.05 * p.lines);
     let (w, h) = (ctx.w, ctx.h);
+    // Light and low in contrast: chalk never reaches photographic blacks.
+    let lift =
+        |c: [f32; 3]| saturate(hue.apply(c), p.saturation).map(|v| 0.34 + 0.64 * v.clamp(0.0, 1.0));
     let colour = Rgb {
-        d: abs
-            .d
-            .iter()
-            .map(|&c| saturate(hue.apply(c), p.saturation))
-            .collect(),
+        d: abs.d.iter().map(|&c| lift(c)).collect(),
         ..abs
-    }
-    .resized(w, h);
+    };
+    // Rubbed-in chalk is softer than the strokes laid over it.
+    let rubbed = colour.map_planes(|c| gauss(c, ctx.wr(1.2))).resized(w, h);
+    let colour = colour.resized(w, h);
     let lines = lines.resized(w, h);
     let presence = ctx.presence(0.45);
     let paper = ctx.paper();
     let (seed, px, tex) = (ctx.seed, ctx.px, p.texture);
-    let len = p.stroke * 3.0 * ctx.stroke_scale;
-    let wid = p.stroke * 0.35 * ctx.stroke_scale;
-    let (dir, cross) = (Dir::new(angle), Dir::new(angle + 1.2));
-    // The hand's slow drift, coarse: it spans ninety pixels.
+    // Stroke sizes in pixels of a 1024 px render.
+    let len = p.stroke * 5.0 * ctx.stroke_scale;
+    let wid = p.stroke * 1.1 * ctx.stroke_scale;
+    let layers = [
+        ChalkLayer::new(angle, len, wid, seed ^ 0x51),
+        ChalkLayer::new(cross, len * 0.8, wid * 0.85, seed ^ 0x52),
+        ChalkLayer::new(angle + 0.15, len * 0.4, wid * 0.45, seed ^ 0x53),
+    ];
+    // The hand's slow drift bends the strokes; it spans ninety pixels.
     let wobble = Plane::smooth_from_fn(w, h, (4.0 * px).round() as usize, |x, y| {
-        0.35 * fbm(seed ^ 3, x / px, y / px, 90.0, 2)
+        0.6 * fbm(seed ^ 3, x / px, y / px, 90.0, 2)
+    });
+    // The coarse felt of the tooth, four pixels across, on a lattice.
+    let felt = Plane::smooth_from_fn(w, h, (2.0 * px).round().max(1.0) as usize, |x, y| {
+        value(seed ^ 7, x / px / 4.0, y / px / 4.0)
     });
     Rgb::from_fn(w, h, |x, y| {
         let i = y * w + x;
         let (fx, fy) = (x as f32 / px, y as f32 / px);
-        let c = colour.d[i];
-        // Each chalk stroke is a slightly different stick.
-        let stick = streaks(seed ^ 0x51, fx, fy, dir, len * 1.5, wid * 1.5);
-        let c = c.map(|v| v * (0.93 + 0.14 * stick));
-        // Light and low in contrast: chalk never reaches photographic blacks.
-        let c = c.map(|v| 0.3 + 0.68 * v.clamp(0.0, 1.0));
-        let s1 = streaks(seed ^ 4, fx, fy, dir.turned(wobble.d[i]), len, wid);
-        let s2 = streaks(seed ^ 5, fx, fy, cross.turned(wobble.d[i]), len * 0.8, wid);
-        let tooth = value(seed ^ 6, fx / 1.4, fy / 1.4);
+        let here = colour.d[i];
         let pressure = presence.d[i];
-        let cover = smoothstep(
-            0.3,
-            0.62,
-            pressure * 0.8 + 0.45 * (s1.max(s2) - 0.5) + tex * 0.4 * (tooth - 0.5),
-        );
-        let mut out = mix3(paper, c, cover);
-        // Chalk lies on the tooth's peaks: a faint lighter speckle.
+        let f = ctx.face_full.d[i];
+        let s = ctx.subj_full.d[i].max(f);
+        // The paper's tooth: fine grain plus a coarser felt.
+        let tooth = 0.65 * value(seed ^ 6, fx / 1.3, fy / 1.3) + 0.35 * felt.d[i];
+        let grain = tex * (tooth - 0.5);
+        // Chalk catches the tooth's peaks first: coverage for a pressure.
+        let catch = |amount: f32| smoothstep(0.25, 0.75, amount + 0.9 * grain);
+        let mut out = paper;
+        // The rubbed-in layer: thin off the face, dense on it.
+        let rub = pressure * (0.6 + 0.35 * f);
+        out = mix3(out, rubbed.d[i], catch(rub) * (0.8 + 0.15 * f));
+        // Strokes: the broad layers on the subject and, fainter, the ground;
+        // the fine layer on the face, where broad strokes would smear the
+        // features (biden.jpg's face was lost to the detector at 768 px).
+        let broad = pressure * (1.0 - 0.8 * f);
+        let reach = [broad, broad * (0.35 + 0.65 * s), f];
+        for (layer, weight) in layers.iter().zip(reach) {
+            if weight <= 0.01 {
+                continue;
+            }
+            let Some((shape, centre)) = layer.at(fx, fy, wobble.d[i]) else {
+                continue;
+            };
+            let (cx, cy) = (centre.0 * px, centre.1 * px);
+            let stick = sample_rgb(&colour, cx, cy);
+            let jitter = 0.91 + 0.18 * hash01(layer.seed ^ 9, centre.0 as i32, centre.1 as i32);
+            let stick = stick.map(|v| (v * jitter).min(1.0));
+            // A stroke lifts where the colour under it changes: it does not
+            // carry the jacket's colour across the collar.
+            let diff = (0..3).map(|k| (stick[k] - here[k]).abs()).sum::<f32>() / 3.0;
+            let keep = 1.0 - smoothstep(0.06, 0.16, diff);
+            let cover = catch(shape * weight * 1.1) * keep;
+            out = mix3(out, stick, cover * 0.9);
+        }
+        // Chalk dust on the tooth's peaks: a faint lighter speckle.
         out = mix3(
             out,
             [1.0; 3],
-            0.08 * tex * smoothstep(0.75, 0.95, tooth) * cover,
+            0.07 * tex * smoothstep(0.8, 0.97, tooth) * pressure,
         );
-        let ink = smoothstep(t * 0.7, t * 1.5, -lines.d[i]) * ctx.subj_full.d[i];
-        let line_col = c.map(|v| v * 0.45);
-        mix3(out, line_col, ink * 0.8)
+        let ink = smoothstep(t * 0.8, t * 1.6, -lines.d[i]) * s;
+        let line_col = here.map(|v| v * 0.5);
+        mix3(out, line_col, ink * 0.75 * catch(0.85))
     })
+}
+
+/// One layer of chalk strokes: rows `width` apart across `dir`, each row cut
+/// into strokes about `length` long at a seeded offset, so strokes are laid
+/// side by side like a pastellist's hatching and never on a visible grid.
+struct ChalkLayer {
+    dir: Dir,
+    length: f32,
+    width: f32,
+    seed: u64,
+}
+
+impl ChalkLayer {
+    fn new(angle: f32, length: f32, width: f32, seed: u64) -> Self {
+        Self {
+            dir: Dir::new(angle),
+            length: length.max(2.0),
+            width: width.max(1.0),
+            seed,
+        }
+    }
+
+    /// The stroke over the point (`x`, `y`) in pixels of a 1024 px render:
+    /// how much of the stroke is there (1 at its spine, tapering to 0 at its
+    /// ends and sides) and its centre, where its colour is taken. `bend`, in
+    /// rows, is the hand's drift. `None` between strokes.
+    fn at(&self, x: f32, y: f32, bend: f32) -> Option<(f32, (f32, f32))> {
+        let (c, s) = (self.dir.cos, self.dir.sin);
+        let u = x * c + y * s;
+        let v = -x * s + y * c + bend * self.width;
+        let row = (v / self.width).floor();
+        let r = row as i32;
+        let offset = hash01(self.seed, r, 0) * self.length;
+        let col = ((u + offset) / self.length).floor();
+        let k = col as i32;
+        let (cu, cv) = ((u + offset) / self.length - col, v / self.width - row);
+        // Each stroke its own length, sideways drift and width.
+        let h1 = hash01(self.seed ^ 1, k, r);
+        let h2 = hash01(self.seed ^ 2, k, r);
+        let h3 = hash01(self.seed ^ 3, k, r);
+        let (start, end) = (0.04 * h1, 0.86 + 0.14 * h2);
+        if cu < start || cu > end {
+            return None;
+        }
+        let along = (cu - start) / (end - start);
+        let across = ((cv - 0.5 - 0.25 * (h3 - 0.5)) * 2.0).abs() / (0.95 + 0.3 * h1);
+        if across >= 1.0 {
+            return None;
+        }
+        // Pressed at the start, lifted off at the end.
+        let taper = smoothstep(0.0, 0.12, along) * (1.0 - smoothstep(0.6, 1.0, along) * 0.7);
+        let shape = taper * (1.0 - across * across);
+        let mid = (start + end) * 0.5;
+        let cu0 = (col + mid) * self.length - offset;
+        let cv0 = (row + 0.5) * self.width - bend * self.width;
+        let centre = (cu0 * c - cv0 * s, cu0 * s + cv0 * c);
+        Some((shape, centre))
+    }
 }

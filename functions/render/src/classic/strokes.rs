@@ -188,7 +188,7 @@ struct Stroke {
     seed: u64,
 }
 
-fn sample_rgb(img: &Rgb, x: f32, y: f32) -> [f32; 3] {
+pub(crate) fn sample_rgb(img: &Rgb, x: f32, y: f32) -> [f32; 3] {
     let fx = (x - 0.5).clamp(0.0, (img.w - 1) as f32);
     let fy = (y - 0.5).clamp(0.0, (img.h - 1) as f32);
     let (x0, y0) = (fx as usize, fy as usize);
