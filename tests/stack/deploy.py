@@ -59,6 +59,18 @@ def samconfig():
     return glob["stack_name"], glob["region"], overrides
 
 
+# The property that names a resource when the template gives the name itself.
+NAME_PROPERTY = {
+    "AWS::DynamoDB::Table": "TableName",
+    "AWS::StepFunctions::StateMachine": "StateMachineName",
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::Lambda::Function": "FunctionName",
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::IAM::Role": "RoleName",
+}
+
+
 class NoValue:
     pass
 
@@ -85,15 +97,7 @@ class Stack:
     def name_of(self, logical, res):
         props = res.get("Properties", {})
         kind = res["Type"]
-        explicit = {
-            "AWS::DynamoDB::Table": "TableName",
-            "AWS::StepFunctions::StateMachine": "StateMachineName",
-            "AWS::Logs::LogGroup": "LogGroupName",
-            "AWS::Lambda::Function": "FunctionName",
-            "AWS::SQS::Queue": "QueueName",
-            "AWS::S3::Bucket": "BucketName",
-            "AWS::IAM::Role": "RoleName",
-        }.get(kind)
+        explicit = NAME_PROPERTY.get(kind)
         if explicit and explicit in props:
             return None  # resolved lazily: may reference other resources
         base = f"{self.stack}-{logical}-{SUFFIX}"
@@ -106,15 +110,7 @@ class Stack:
     def name(self, logical):
         if self.physical.get(logical) is None:
             res = self.t["Resources"][logical]
-            key = {
-                "AWS::DynamoDB::Table": "TableName",
-                "AWS::StepFunctions::StateMachine": "StateMachineName",
-                "AWS::Logs::LogGroup": "LogGroupName",
-                "AWS::Lambda::Function": "FunctionName",
-                "AWS::SQS::Queue": "QueueName",
-                "AWS::S3::Bucket": "BucketName",
-                "AWS::IAM::Role": "RoleName",
-            }[res["Type"]]
+            key = NAME_PROPERTY[res["Type"]]
             self.physical[logical] = self.resolve(res["Properties"][key])
         return self.physical[logical]
 

@@ -326,6 +326,13 @@ impl Drop for Lambda {
     }
 }
 
+/// The last 40 lines of a process's log, for failure messages.
+fn log_tail(log: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
 fn binary_path(name: &str) -> PathBuf {
     // Integration tests live in target/<profile>/deps; the binaries beside it.
     let exe = std::env::current_exe().unwrap();
@@ -436,9 +443,7 @@ impl Lambda {
     }
 
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        log_tail(&self.log)
     }
 }
 
@@ -774,9 +779,7 @@ impl Container {
     }
 
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        log_tail(&self.log)
     }
 
     pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
