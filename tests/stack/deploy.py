@@ -76,8 +76,9 @@ class NoValue:
 
 
 class Stack:
-    def __init__(self, template, parameters, stack_name, region):
+    def __init__(self, template, parameters, stack_name, region, endpoint):
         self.t = template
+        self.endpoint = endpoint
         self.stack = stack_name
         self.region = region
         self.params = {}
@@ -299,8 +300,7 @@ def main():
         name, _, value = pair.partition("=")
         parameters[name] = value
     out_template = sam_transform(region, parameters)
-    stack = Stack(out_template, parameters, stack_name, region)
-    stack.endpoint = endpoint
+    stack = Stack(out_template, parameters, stack_name, region, endpoint)
 
     # moto's Step Functions return canned results unless told to interpret
     # the definition (not an AWS call: no credentials).

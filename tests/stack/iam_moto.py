@@ -167,19 +167,18 @@ def decide(policies, action: str, resource: str, context) -> bool:
     return allowed
 
 
-def request_context(path: str, action: str):
-    context = {}
-    query = parse_qs(urlparse(path).query, keep_blank_values=True)
+def request_context(query, action: str):
+    """The condition keys a request supplies, from its parsed query string."""
     if action == "s3:ListBucket":
-        context["s3:prefix"] = query.get("prefix", [""])[0]
-    return context
+        return {"s3:prefix": query.get("prefix", [""])[0]}
+    return {}
 
 
 def check_action_permitted(self, resource: str) -> None:
     action = iam_action(self._action)
     if action == "sts:GetCallerIdentity":
         return
-    context = request_context(self._path, action)
+    context = request_context(parse_qs(urlparse(self._path).query, keep_blank_values=True), action)
     if not decide(self._access_key.collect_policies(), action, resource, context):
         record_denial(self._access_key.arn, action, resource)
         self._raise_access_denied_for(action, resource)
@@ -235,8 +234,7 @@ def authorize_presigned(self, resource: str, query) -> None:
     if datetime.datetime.now(datetime.timezone.utc) > expires:
         record_denial(signer.arn, action, f"{resource} (presigned URL expired)")
         raise S3AccessDeniedError()
-    context = {"s3:prefix": query.get("prefix", [""])[0]} if action == "s3:ListBucket" else {}
-    if not decide(signer.collect_policies(), action, resource, context):
+    if not decide(signer.collect_policies(), action, resource, request_context(query, action)):
         record_denial(signer.arn, action, resource)
         raise S3AccessDeniedError()
 
