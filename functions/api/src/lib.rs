@@ -6,6 +6,7 @@ pub mod config;
 mod costs;
 mod error;
 pub mod limits;
+pub mod page;
 mod previews;
 pub mod server;
 pub mod webhook_url;
@@ -43,6 +44,11 @@ pub struct ApiState {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/", get(page::index))
+        .route("/app.js", get(page::app_js))
+        .route("/app.css", get(page::app_css))
+        .route("/styles/{file}", get(page::thumbnail))
+        .route("/v1/styles", get(page::styles))
         .route("/v1/previews", post(previews::create))
         .route("/v1/previews/{id}", get(previews::show))
         .route("/v1/previews/{id}/cost", get(costs::preview_cost))

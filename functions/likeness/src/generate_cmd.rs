@@ -14,7 +14,8 @@ use likeness::pipeline::{Pipeline, PipelineOptions};
 use likeness::stack::EmbeddedStack;
 use likeness_api::ApiConfig;
 use likeness_core::ports::{Blobs, KeyScope, Previews, SystemClock};
-use likeness_core::{Preview, PreviewId, Status, StyleId, TenantId};
+use likeness_core::tasks::DeliveredStyle;
+use likeness_core::{Catalogue, Preview, PreviewId, Status, StyleId, TenantId};
 use likeness_render::Engine;
 use likeness_render::diffusion::{DiffusionEngine, DiffusionSettings, ProgressSink, StepProgress};
 use serde_json::{Value, json};
@@ -423,50 +424,136 @@ async fn deliver(pipeline: &Pipeline, preview: &Preview, out: &Path) -> anyhow::
     };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut listed = Vec::new();
-    let mut html = String::from(
-        "<!doctype html><meta charset=utf-8><title>likeness previews</title>\
-         <style>body{font-family:sans-serif;margin:2em}figure{display:inline-block;margin:0 1em 1em 0}\
-         img{height:320px;border:1px solid #ccc}figcaption{font-size:12px;color:#444}</style>\n",
-    );
+    let mut sheet = Vec::new();
     for style in styles {
-        html.push_str(&format!(
-            "<h2>{}</h2><p>{}</p>\n",
-            html_escape(style.style.as_str()),
-            html_escape(&style.note)
-        ));
         let mut files = Vec::new();
+        let mut sheet_files = Vec::new();
         for image in &style.previews {
-            let mut jpeg_file = String::new();
-            for key in [&image.jpeg, &image.webp] {
+            let mut written = Vec::new();
+            for (key, format) in [(&image.jpeg, "jpeg"), (&image.webp, "webp")] {
                 let bytes = pipeline.stack.blobs.get(key).await?;
                 let file = key.rsplit('/').next().unwrap_or(key).to_owned();
-                std::fs::write(out.join(&file), bytes)?;
-                if key == &image.jpeg {
-                    jpeg_file = file;
-                }
+                std::fs::write(out.join(&file), &bytes)?;
+                written.push(SheetFile {
+                    name: file,
+                    format,
+                    bytes: bytes.len() as u64,
+                });
             }
-            let scores = image.scores.map(|s| {
-                format!(
-                    "likeness {:.0}% · colour {:.0}% · composition {:.0}% · style {:.0}%",
-                    s.likeness * 100.0,
-                    s.colour * 100.0,
-                    s.composition * 100.0,
-                    s.style * 100.0
-                )
-            });
-            html.push_str(&format!(
-                "<figure><img src=\"{jpeg_file}\" alt=\"{} portrait\"><figcaption>{jpeg_file}<br>overall {:.0}%{}<br>{}</figcaption></figure>\n",
-                html_escape(style.style.as_str()),
-                image.overall * 100.0,
-                if image.flagged { " (below the quality bar)" } else { "" },
-                html_escape(scores.as_deref().unwrap_or("")),
-            ));
-            files.push(json!({"file": jpeg_file, "scores": image.scores, "overall": image.overall, "flagged": image.flagged}));
+            files.push(json!({"file": written[0].name, "scores": image.scores, "overall": image.overall, "flagged": image.flagged}));
+            sheet_files.push(written);
         }
         listed.push(json!({"style": style.style, "outcome": style.outcome, "previews": files}));
+        sheet.push((style, sheet_files));
     }
-    std::fs::write(out.join("index.html"), html)?;
+    std::fs::write(
+        out.join("index.html"),
+        contact_sheet(&Catalogue::builtin(), preview.id.as_str(), &sheet),
+    )?;
     Ok(Value::Array(listed))
+}
+
+/// One delivered file beside the contact sheet.
+struct SheetFile {
+    name: String,
+    format: &'static str,
+    bytes: u64,
+}
+
+/// The contact sheet: the order page's gallery (its style sheet, its markup,
+/// scores in the same words), as one self-contained file.
+fn contact_sheet(
+    catalogue: &Catalogue,
+    preview_id: &str,
+    styles: &[(&DeliveredStyle, Vec<Vec<SheetFile>>)],
+) -> String {
+    use likeness_api::page::score_word;
+    let mut html = format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>likeness previews {id}</title>\n<style>\n{css}</style>\n</head>\n<body>\n\
+         <header class=\"site\"><p class=\"brand\">likeness</p><h1>Your previews</h1></header>\n\
+         <main><section class=\"card\"><p class=\"hint\">Preview {id}</p><div class=\"gallery\">\n",
+        id = html_escape(preview_id),
+        css = likeness_api::page::APP_CSS,
+    );
+    for (style, images) in styles {
+        let name = catalogue
+            .get(&style.style)
+            .map_or_else(|| style.style.to_string(), |s| s.name.clone());
+        html.push_str(&format!(
+            "<section class=\"style-result\"><h3>{}</h3>",
+            html_escape(&name)
+        ));
+        if !style.note.is_empty() {
+            html.push_str(&format!(
+                "<p class=\"note\">{}</p>",
+                html_escape(&style.note)
+            ));
+        }
+        if style.previews.is_empty() {
+            html.push_str(
+                "<p>No portrait in this style met the quality bar, so none is shown.</p></section>\n",
+            );
+            continue;
+        }
+        html.push_str("<div class=\"portraits\">\n");
+        for (n, (image, files)) in style.previews.iter().zip(images).enumerate() {
+            let index = n + 1;
+            let shown = files.iter().find(|f| f.format == "jpeg").or(files.first());
+            let overall = score_word("overall", f64::from(image.overall))
+                .map(|w| format!(" · {w}"))
+                .unwrap_or_default();
+            html.push_str(&format!(
+                "<figure class=\"portrait{}\"><img src=\"{}\" alt=\"{} portrait, variation {index}\">\
+                 <figcaption><p class=\"portrait-title\">Variation {index}{overall}</p>",
+                if image.flagged { " flagged" } else { "" },
+                html_escape(shown.map_or("", |f| f.name.as_str())),
+                html_escape(&name),
+            ));
+            if image.flagged {
+                html.push_str(
+                    "<p class=\"flag\">Below the quality bar: the best made in this style.</p>",
+                );
+            }
+            html.push_str("<ul class=\"scores\">");
+            if let Some(s) = image.scores {
+                for (kind, value) in [
+                    ("likeness", s.likeness),
+                    ("colour", s.colour),
+                    ("composition", s.composition),
+                    ("style", s.style),
+                    ("artifacts", s.artifacts),
+                ] {
+                    if let Some(word) = score_word(kind, f64::from(value)) {
+                        html.push_str(&format!("<li data-score=\"{kind}\">{word}</li>"));
+                    }
+                }
+            }
+            html.push_str("</ul><p class=\"downloads\">");
+            for file in files {
+                html.push_str(&format!(
+                    "<a class=\"button secondary small\" href=\"{name}\" download>Download {} ({})</a>",
+                    file.format.to_uppercase(),
+                    human_bytes(file.bytes),
+                    name = html_escape(&file.name),
+                ));
+            }
+            html.push_str("</p></figcaption></figure>\n");
+        }
+        html.push_str("</div></section>\n");
+    }
+    html.push_str("</div></section></main>\n</body>\n</html>\n");
+    html
+}
+
+/// "38 KB", "1.2 MB": as the order page writes sizes.
+fn human_bytes(n: u64) -> String {
+    if n >= 1024 * 1024 {
+        format!("{:.1} MB", n as f64 / (1024.0 * 1024.0))
+    } else {
+        format!("{} KB", n.div_ceil(1024).max(1))
+    }
 }
 
 fn html_escape(text: &str) -> String {
@@ -532,6 +619,69 @@ fn print_summary(summary: &Value, out: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use likeness_core::qa::Scores;
+    use likeness_core::tasks::{DeliveredImage, StyleOutcome};
+
+    fn image(overall: f32, flagged: bool, likeness: f32) -> DeliveredImage {
+        DeliveredImage {
+            webp: "previews/t/pv_1/oil-1.webp".into(),
+            jpeg: "previews/t/pv_1/oil-1.jpg".into(),
+            seed: 1,
+            overall,
+            flagged,
+            below: vec![],
+            scores: Some(Scores {
+                likeness,
+                colour: 0.912_345_6,
+                composition: 0.7,
+                style: 0.55,
+                artifacts: 1.0,
+            }),
+        }
+    }
+
+    #[test]
+    fn the_contact_sheet_is_the_page_gallery_with_words_not_numbers() {
+        let style = DeliveredStyle {
+            style: StyleId::new("oil"),
+            outcome: StyleOutcome::Passed,
+            attempts: 1,
+            note: String::new(),
+            previews: vec![image(0.873_456_7, false, 0.81), image(0.41, true, 0.35)],
+        };
+        let files = |n: u32| {
+            vec![
+                SheetFile {
+                    name: format!("oil-{n}.jpg"),
+                    format: "jpeg",
+                    bytes: 38_000,
+                },
+                SheetFile {
+                    name: format!("oil-{n}.webp"),
+                    format: "webp",
+                    bytes: 21_000,
+                },
+            ]
+        };
+        let html = contact_sheet(
+            &Catalogue::builtin(),
+            "pv_1",
+            &[(&style, vec![files(1), files(2)])],
+        );
+        assert!(html.contains(likeness_api::page::APP_CSS));
+        assert!(html.contains("<h3>Oil painting</h3>"));
+        assert!(html.contains("Variation 1 · Excellent"));
+        assert!(html.contains("Strong likeness"));
+        assert!(html.contains("Weak likeness"));
+        assert!(html.contains("True to the photo's colours"));
+        assert_eq!(html.matches("class=\"portrait flagged\"").count(), 1);
+        assert!(html.contains("Download JPEG (38 KB)"));
+        assert!(html.contains("href=\"oil-2.webp\" download"));
+        // No score leaks out as a raw number.
+        for raw in ["0.87", "0.91", "87%", "0.81"] {
+            assert!(!html.contains(raw), "{raw} in the sheet");
+        }
+    }
 
     #[test]
     fn a_model_folder_makes_diffusion_the_default_and_the_flag_wins() {

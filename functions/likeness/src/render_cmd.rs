@@ -26,10 +26,32 @@ pub struct RenderArgs {
     /// Stylization strength 0..1 (default: the style's own).
     #[arg(long)]
     pub strength: Option<f32>,
-    /// Directory for `<style>-<seed>.png`; created if missing.
+    /// Directory for `<style>-<seed>.<format>`; created if missing.
     #[arg(long)]
     pub out: PathBuf,
+    /// File format: `png` (lossless) or `jpeg` (quality 82, no metadata; the
+    /// page's style thumbnails).
+    #[arg(long, value_enum, default_value_t = Format::Png)]
+    pub format: Format,
 }
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Png,
+    Jpeg,
+}
+
+impl Format {
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Png => "png",
+            Format::Jpeg => "jpg",
+        }
+    }
+}
+
+/// JPEG quality for `--format jpeg`: small files without visible blocking.
+const JPEG_QUALITY: u8 = 82;
 
 pub fn run(args: RenderArgs) -> anyhow::Result<()> {
     let catalogue = Catalogue::builtin();
@@ -53,9 +75,13 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     for c in candidates {
-        let path = args.out.join(format!("{}-{}.png", args.style, c.seed));
-        c.image
-            .save(&path)
+        let path = args.out.join(format!(
+            "{}-{}.{}",
+            args.style,
+            c.seed,
+            args.format.extension()
+        ));
+        save(&c.image, &path, args.format)
             .with_context(|| format!("cannot write {}", path.display()))?;
         println!(
             "{} ({} ms, engine {})",
@@ -63,6 +89,18 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
             c.compute_ms,
             c.engine
         );
+    }
+    Ok(())
+}
+
+fn save(image: &RgbImage, path: &Path, format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Png => image.save(path)?,
+        Format::Jpeg => {
+            let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+            image::codecs::jpeg::JpegEncoder::new_with_quality(file, JPEG_QUALITY)
+                .encode_image(image)?;
+        }
     }
     Ok(())
 }
