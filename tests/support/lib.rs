@@ -25,7 +25,7 @@ impl Running {
         let stack = EmbeddedStack::open(data_dir, 0).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr: SocketAddr = listener.local_addr()?;
-        let app = likeness_api::router(stack.api_state(ApiConfig::default()));
+        let app = likeness_api::router(stack.api_state(ApiConfig::default()).await?);
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -96,7 +96,7 @@ impl Service {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let api = format!("http://{}", listener.local_addr()?);
-        let app = likeness_api::router(pipeline.stack.api_state(ApiConfig::default()));
+        let app = likeness_api::router(pipeline.stack.api_state(ApiConfig::default()).await?);
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

@@ -1,8 +1,10 @@
 //! `POST /v1/previews` orders a preview and returns a presigned upload;
-//! `GET /v1/previews/{id}` reports what is known so far.
+//! `GET /v1/previews/{id}` reports what is known so far. An order comes with
+//! the API key or an order token; status takes the key or the preview token.
 
-use crate::auth::{Caller, TenantPreview};
+use crate::auth::{KEY_OR_PREVIEW_TOKEN, OWNER_ONLY, Orderer, TenantPreview};
 use crate::config::ACCEPTED_CONTENT_TYPES;
+use crate::tokens;
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::State;
@@ -40,8 +42,19 @@ struct ValidOrder {
     consent: Consent,
 }
 
-fn validate(order: CreatePreview, state: &ApiState) -> Result<ValidOrder, ApiError> {
+fn validate(
+    order: CreatePreview,
+    state: &ApiState,
+    orderer: &Orderer,
+) -> Result<ValidOrder, ApiError> {
     let config = &state.config;
+    // An order token may allow less than the API does, never more.
+    let max_styles = orderer
+        .max_styles
+        .map_or(config.max_styles, |m| m.min(config.max_styles));
+    let max_variations = orderer
+        .max_variations
+        .map_or(config.max_variations, |m| m.min(config.max_variations));
     let consent = order.consent.filter(|c| c.rights_to_photo).ok_or_else(|| {
         ApiError::unprocessable(
             "consent_required",
@@ -65,10 +78,10 @@ fn validate(order: CreatePreview, state: &ApiState) -> Result<ValidOrder, ApiErr
             "Choose at least one style.",
         ));
     }
-    if order.styles.len() > config.max_styles {
+    if order.styles.len() > max_styles {
         return Err(ApiError::unprocessable(
             "too_many_styles",
-            format!("Choose at most {} styles.", config.max_styles),
+            format!("Choose at most {max_styles} styles."),
         ));
     }
     let mut seen = HashSet::new();
@@ -109,14 +122,13 @@ fn validate(order: CreatePreview, state: &ApiState) -> Result<ValidOrder, ApiErr
             ),
         ));
     }
-    let variations = order.variations.unwrap_or(config.default_variations);
-    if variations == 0 || variations > config.max_variations {
+    let variations = order
+        .variations
+        .unwrap_or(config.default_variations.min(max_variations));
+    if variations == 0 || variations > max_variations {
         return Err(ApiError::unprocessable(
             "invalid_variations",
-            format!(
-                "variations must be between 1 and {}.",
-                config.max_variations
-            ),
+            format!("variations must be between 1 and {max_variations}."),
         ));
     }
     if let Some(url) = &order.webhook_url
@@ -137,10 +149,9 @@ fn validate(order: CreatePreview, state: &ApiState) -> Result<ValidOrder, ApiErr
 
 pub async fn create(
     State(state): State<ApiState>,
-    caller: Caller,
+    orderer: Orderer,
     body: Result<Json<CreatePreview>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require_tenant_scope()?;
     let Json(order) = body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -152,19 +163,35 @@ pub async fn create(
         ),
         _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.body_text()),
     })?;
-    let order = validate(order, &state)?;
-    crate::limits::admit(&state, &caller.tenant, place(&state, &caller, order)).await
+    let order = validate(order, &state, &orderer)?;
+    if let Some(id) = &orderer.reserved
+        && state.previews.get(id).await?.is_some()
+    {
+        return Err(used_order_token());
+    }
+    crate::limits::admit(&state, &orderer.tenant, place(&state, &orderer, order)).await
+}
+
+fn used_order_token() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "order_token_used",
+        "This order link has already been used: start a new order.",
+    )
 }
 
 /// Store an admitted order and presign its upload.
 async fn place(
     state: &ApiState,
-    caller: &Caller,
+    orderer: &Orderer,
     order: ValidOrder,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let id = state.ids.preview_id();
+    let id = orderer
+        .reserved
+        .clone()
+        .unwrap_or_else(|| state.ids.preview_id());
     let now = state.clock.now();
-    let key = keys::upload(&caller.tenant, &id);
+    let key = keys::upload(&orderer.tenant, &id);
     let ttl = Duration::from_secs(state.config.upload_url_ttl_secs);
     let presigned = state
         .blobs
@@ -172,7 +199,7 @@ async fn place(
         .await?;
     let preview = Preview {
         id: id.clone(),
-        tenant: caller.tenant.clone(),
+        tenant: orderer.tenant.clone(),
         status: Status::AwaitingUpload,
         subject: order.subject,
         styles: order.styles,
@@ -194,8 +221,15 @@ async fn place(
         results: None,
         expires_at: now + chrono::Duration::days(state.config.retention_days),
     };
-    state.previews.create(&preview).await?;
-    tracing::info!(preview_id = %id, tenant = %caller.tenant, "preview ordered");
+    match state.previews.create(&preview).await {
+        // Two orders racing with one order token: the second finds the id taken.
+        Err(likeness_core::PortError::AlreadyExists(_)) if orderer.reserved.is_some() => {
+            return Err(used_order_token());
+        }
+        other => other?,
+    }
+    let preview_token = tokens::issue_preview_token(state, &orderer.tenant, &id).await?;
+    tracing::info!(preview_id = %id, tenant = %orderer.tenant, "preview ordered");
     let headers: BTreeMap<_, _> = presigned.headers.into_iter().collect();
     Ok((
         StatusCode::CREATED,
@@ -207,14 +241,16 @@ async fn place(
                 "method": presigned.method,
                 "headers": headers,
                 "expires_at": presigned.expires_at,
-            }
+            },
+            "preview_token": preview_token.token,
+            "preview_token_expires_at": preview_token.expires_at,
         })),
     ))
 }
 
 pub async fn show(
     State(state): State<ApiState>,
-    TenantPreview { preview, .. }: TenantPreview,
+    TenantPreview { preview, .. }: TenantPreview<OWNER_ONLY, KEY_OR_PREVIEW_TOKEN>,
 ) -> Result<Json<Value>, ApiError> {
     let results = delivered(&state, &preview).await?;
     Ok(Json(describe(&preview, results)))

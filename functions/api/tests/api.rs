@@ -24,7 +24,7 @@ impl Fixture {
         let records = Arc::new(SqliteRecords::open(&db, Arc::new(SystemClock)).unwrap());
         let state = ApiState {
             previews: records.clone(),
-            keys: records,
+            keys: records.clone(),
             blobs: Arc::new(MemoryBlobs::default()),
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
@@ -32,6 +32,8 @@ impl Fixture {
             config: ApiConfig::default(),
             deliveries: Arc::new(SqliteDeliveries::open(&db).unwrap()),
             costs: Arc::new(SqliteCosts::open(&db).unwrap()),
+            tokens: Arc::new(likeness_api::tokens::Tokens::new(records.clone())),
+            announce: None,
         };
         Self { _dir: dir, state }
     }
@@ -333,4 +335,292 @@ async fn webhook_urls_are_validated_at_order_time_with_the_problem_named() {
         .call("POST", "/v1/previews", Some(&key), Some(body))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// What a page does: its backend gets an order token with the API key, the
+/// page orders with the token and then reads with the preview token only.
+async fn order_with_token(fx: &Fixture, key: &str, limits: Option<Value>) -> (String, Value) {
+    let (status, issued) = fx.call("POST", "/v1/order-tokens", Some(key), limits).await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let token = issued["order_token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("lkt1."));
+    (token, issued)
+}
+
+#[tokio::test]
+async fn an_order_token_orders_one_preview_and_its_preview_token_reads_only_that_one() {
+    let fx = Fixture::new();
+    let key = fx.key("acme").await;
+    let (order_token, issued) = order_with_token(&fx, &key, None).await;
+    let (status, body) = fx
+        .call("POST", "/v1/previews", Some(&order_token), Some(order()))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        id, issued["preview_id"],
+        "the token reserved the preview's id"
+    );
+    let preview_token = body["preview_token"].as_str().unwrap().to_owned();
+    assert!(body["preview_token_expires_at"].is_string());
+
+    // Single use, even for an order that would otherwise pass.
+    let (status, again) = fx
+        .call("POST", "/v1/previews", Some(&order_token), Some(order()))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    assert_eq!(again["error"]["code"], "order_token_used");
+
+    // The preview token reads its preview, and nothing else.
+    let (status, shown) = fx
+        .call(
+            "GET",
+            &format!("/v1/previews/{id}"),
+            Some(&preview_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(shown["status"], "awaiting_upload");
+    let (_, other) = fx
+        .call("POST", "/v1/previews", Some(&key), Some(order()))
+        .await;
+    let other_id = other["id"].as_str().unwrap();
+    let (status, _) = fx
+        .call(
+            "GET",
+            &format!("/v1/previews/{other_id}"),
+            Some(&preview_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    for (method, uri, body) in [
+        ("POST", "/v1/order-tokens".to_owned(), None),
+        ("GET", "/v1/costs".to_owned(), None),
+        ("GET", format!("/v1/previews/{id}/cost"), None),
+        ("GET", format!("/v1/previews/{id}/webhooks"), None),
+        ("POST", "/v1/webhooks/secret".to_owned(), None),
+    ] {
+        for token in [&order_token, &preview_token] {
+            let (status, refused) = fx.call(method, &uri, Some(token), body.clone()).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{method} {uri}: {refused}");
+        }
+    }
+    // Each token is good for its own purpose only.
+    let (status, _) = fx
+        .call("POST", "/v1/previews", Some(&preview_token), Some(order()))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = fx
+        .call(
+            "GET",
+            &format!("/v1/previews/{id}"),
+            Some(&order_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A token with one character changed is refused.
+    let mut tampered = preview_token.clone().into_bytes();
+    let at = tampered.len() - 3;
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let (status, body) = fx
+        .call("GET", &format!("/v1/previews/{id}"), Some(&tampered), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "invalid_token");
+}
+
+#[tokio::test]
+async fn an_order_token_never_allows_more_than_the_tenant_asked_for() {
+    let fx = Fixture::new();
+    let key = fx.key("acme").await;
+    let (token, _) = order_with_token(
+        &fx,
+        &key,
+        Some(json!({"max_styles": 1, "max_variations": 2, "ttl_secs": 120})),
+    )
+    .await;
+    let (status, body) = fx
+        .call("POST", "/v1/previews", Some(&token), Some(order()))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "too_many_styles");
+    let mut one_style = order();
+    one_style["styles"] = json!(["oil"]);
+    one_style["variations"] = json!(3);
+    let (_, body) = fx
+        .call(
+            "POST",
+            "/v1/previews",
+            Some(&token),
+            Some(one_style.clone()),
+        )
+        .await;
+    assert_eq!(body["error"]["code"], "invalid_variations");
+    one_style.as_object_mut().unwrap().remove("variations");
+    let (status, body) = fx
+        .call("POST", "/v1/previews", Some(&token), Some(one_style))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, shown) = fx
+        .call(
+            "GET",
+            &format!("/v1/previews/{}", body["id"].as_str().unwrap()),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(shown["variations"], 2, "the default is capped by the token");
+
+    for bad in [
+        json!({"ttl_secs": 0}),
+        json!({"ttl_secs": 86400}),
+        json!({"max_styles": 0}),
+        json!({"styles": 3}),
+    ] {
+        let (status, body) = fx
+            .call("POST", "/v1/order-tokens", Some(&key), Some(bad.clone()))
+            .await;
+        assert!(status.is_client_error(), "{bad}: {status} {body}");
+    }
+}
+
+#[tokio::test]
+async fn erasing_deletes_the_photo_and_everything_made_from_it_and_can_be_repeated() {
+    use likeness_core::keys;
+    let fx = Fixture::new();
+    let key = fx.key("acme").await;
+    let (token, _) = order_with_token(&fx, &key, None).await;
+    let (_, body) = fx
+        .call("POST", "/v1/previews", Some(&token), Some(order()))
+        .await;
+    let id = likeness_core::PreviewId::new(body["id"].as_str().unwrap());
+    let preview_token = body["preview_token"].as_str().unwrap().to_owned();
+    let (_, other) = fx
+        .call("POST", "/v1/previews", Some(&key), Some(order()))
+        .await;
+    let other = likeness_core::PreviewId::new(other["id"].as_str().unwrap());
+    let tenant = TenantId::new("acme");
+    let objects = |id: &likeness_core::PreviewId| {
+        [
+            keys::upload(&tenant, id),
+            format!("{}candidates/oil/0.png", keys::work_prefix(id)),
+            format!("{}oil/1.webp", keys::delivered_prefix(&tenant, id)),
+        ]
+    };
+    for k in objects(&id).iter().chain(objects(&other).iter()) {
+        fx.state
+            .blobs
+            .put(k, vec![1, 2, 3], "image/png")
+            .await
+            .unwrap();
+    }
+
+    for _ in 0..2 {
+        let (status, body) = fx
+            .call(
+                "DELETE",
+                &format!("/v1/previews/{id}"),
+                Some(&preview_token),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body, json!({"id": id, "status": "erased"}));
+    }
+    for k in objects(&id) {
+        assert!(
+            matches!(fx.state.blobs.get(&k).await, Err(PortError::NotFound(_))),
+            "{k} survived the erasure"
+        );
+    }
+    for k in objects(&other) {
+        assert!(
+            fx.state.blobs.get(&k).await.is_ok(),
+            "{k} of another preview was deleted"
+        );
+    }
+    let (status, shown) = fx
+        .call(
+            "GET",
+            &format!("/v1/previews/{id}"),
+            Some(&preview_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(shown["status"], "erased");
+    assert_eq!(shown["results"], Value::Null);
+    assert_eq!(shown["analysis"], Value::Null);
+    // The tenant's backend may erase with its key too; another tenant may not.
+    let stranger = fx.key("globex").await;
+    let (status, _) = fx
+        .call(
+            "DELETE",
+            &format!("/v1/previews/{other}"),
+            Some(&stranger),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = fx
+        .call(
+            "DELETE",
+            &format!("/v1/previews/{other}"),
+            Some(&preview_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = fx
+        .call("DELETE", &format!("/v1/previews/{other}"), Some(&key), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn browsers_on_the_configured_origins_only_get_cors_answers() {
+    let mut fx = Fixture::new();
+    fx.state.config.frontend_origins = vec!["https://shop.example".to_owned()];
+    let preflight = |origin: &'static str| {
+        Request::builder()
+            .method("OPTIONS")
+            .uri("/v1/previews")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .body(Body::empty())
+            .unwrap()
+    };
+    let allowed = router(fx.state.clone())
+        .oneshot(preflight("https://shop.example"))
+        .await
+        .unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let methods = allowed.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for method in ["GET", "POST", "DELETE"] {
+        assert!(methods.contains(method), "{methods}");
+    }
+    let refused = router(fx.state.clone())
+        .oneshot(preflight("https://evil.example"))
+        .await
+        .unwrap();
+    assert!(
+        !refused
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
 }

@@ -72,7 +72,7 @@ impl Fixture {
         );
         let state = ApiState {
             previews: records.clone(),
-            keys: records,
+            keys: records.clone(),
             blobs: Arc::new(MemoryBlobs::default()),
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
@@ -80,6 +80,8 @@ impl Fixture {
             config: ApiConfig::default(),
             deliveries: deliveries.clone(),
             costs,
+            tokens: Arc::new(likeness_api::tokens::Tokens::new(records.clone())),
+            announce: None,
         };
         Self {
             _dir: dir,

@@ -58,6 +58,8 @@ async fn a_ready_preview_lists_presigned_urls_with_expiry_size_and_format_and_no
         config: ApiConfig::default(),
         deliveries: Arc::new(SqliteDeliveries::open(&db).unwrap()),
         costs: Arc::new(SqliteCosts::open(&db).unwrap()),
+        tokens: Arc::new(likeness_api::tokens::Tokens::new(records.clone())),
+        announce: None,
     };
     let key = auth::issue_key(
         &*records,

@@ -11,7 +11,7 @@ use likeness_core::ports::{Blobs, Clock, Previews};
 use likeness_core::preview::PreviewPatch;
 use likeness_core::task_error::names;
 use likeness_core::tasks::{DeliveredImage, DeliveredStyle, FinalizeSummary, FinalizeTask};
-use likeness_core::{PortError, Status, TaskError};
+use likeness_core::{PortError, Preview, Status, TaskError, keys};
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -54,6 +54,20 @@ pub async fn handle(
     Ok(summary)
 }
 
+/// Delete what a stage made for an erased preview: its work objects and
+/// anything delivered.
+async fn forget(blobs: &dyn Blobs, preview: &Preview) -> Result<(), TaskError> {
+    clean_up(blobs, &preview.id, &[]).await?;
+    for key in blobs
+        .list(&keys::delivered_prefix(&preview.tenant, &preview.id))
+        .await?
+    {
+        blobs.delete(&key).await?;
+    }
+    tracing::info!(preview_id = %preview.id, "finalize found the preview erased; removed its objects");
+    Ok(())
+}
+
 async fn finalize(
     ports: &FinalizePorts,
     task: &FinalizeTask,
@@ -66,6 +80,13 @@ async fn finalize(
         .ok_or_else(|| TaskError::new(names::FINALIZE_NO_PREVIEW, id))?;
     if preview.tenant != task.tenant {
         return Err(TaskError::new(names::FINALIZE_WRONG_TENANT, id));
+    }
+    if preview.status == Status::Erased {
+        forget(blobs, &preview).await?;
+        return Err(TaskError::new(
+            names::FINALIZE_CONFLICT,
+            format!("preview {id} was erased"),
+        ));
     }
     if preview.status == Status::Ready {
         return Ok(FinalizeSummary {
@@ -160,6 +181,10 @@ async fn finalize(
         Ok(_) => {}
         Err(PortError::Conflict(_)) => {
             let now = previews.get(id).await?.map(|p| p.status);
+            if now == Some(Status::Erased) {
+                // Erased while this task delivered: what it delivered goes too.
+                forget(blobs, &preview).await?;
+            }
             if now != Some(Status::Ready) {
                 return Err(TaskError::new(
                     names::FINALIZE_CONFLICT,

@@ -2,13 +2,17 @@
 //! behind API Gateway (HTTP API, payload v2) through `lambda_http`.
 
 use crate::config::{AwsStack, ConfigError};
+use likeness_api::tokens::Tokens;
 use likeness_api::{ApiConfig, ApiState};
 use likeness_core::Catalogue;
-use likeness_core::ports::{RandomIds, SystemClock};
+use likeness_core::ports::{Announce, RandomIds, SystemClock};
 use std::sync::Arc;
 
-/// The API's state over the table and the bucket.
+/// The API's state over the table and the bucket; `preview.erased` is
+/// announced into `LIKENESS_WEBHOOKS_QUEUE_URL` when it is set.
 pub fn state(stack: &AwsStack, config: ApiConfig) -> ApiState {
+    let announce = crate::config::optional(crate::config::WEBHOOKS_QUEUE_URL)
+        .map(|url| Arc::new(stack.announcer(&url)) as Arc<dyn Announce>);
     ApiState {
         previews: stack.records.clone(),
         keys: stack.records.clone(),
@@ -19,6 +23,8 @@ pub fn state(stack: &AwsStack, config: ApiConfig) -> ApiState {
         config,
         deliveries: stack.records.clone(),
         costs: stack.records.clone(),
+        tokens: Arc::new(Tokens::new(stack.records.clone())),
+        announce,
     }
 }
 

@@ -23,6 +23,8 @@ fn state(stack: &Stack) -> ApiState {
         config: ApiConfig::default(),
         deliveries: stack.deliveries.clone(),
         costs: stack.costs.clone(),
+        tokens: Arc::new(likeness_api::tokens::Tokens::new(stack.records.clone())),
+        announce: None,
     }
 }
 

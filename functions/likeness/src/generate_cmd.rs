@@ -187,7 +187,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api = format!("http://{}", listener.local_addr()?);
-    let app = likeness_api::router(pipeline.stack.api_state(ApiConfig::default()));
+    let app = likeness_api::router(pipeline.stack.api_state(ApiConfig::default()).await?);
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let result = order_and_wait(&pipeline, &api, &photo, &args, &steps).await;

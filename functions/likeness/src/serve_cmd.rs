@@ -4,16 +4,35 @@ use crate::pipeline::{Pipeline, PipelineOptions};
 use crate::stack::EmbeddedStack;
 use anyhow::Context;
 use likeness_api::ApiConfig;
-use likeness_core::Catalogue;
+use likeness_core::{Catalogue, TenantId};
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
+
+/// The tenant the page at `/` orders for: `likeness serve` plays that
+/// tenant's backend, minting an order token into every page it serves.
+pub const STOREFRONT_TENANT: &str = "web";
 
 /// `likeness serve`: the API on 127.0.0.1:`port`, the object server on `port + 1`,
 /// and every pipeline stage, until Ctrl-C or SIGTERM.
 pub async fn serve(data_dir: &Path, port: u16) -> anyhow::Result<()> {
     let objects_port = port.checked_add(1).context("port too large")?;
     crate::identity::ensure_models().await;
-    let stack = EmbeddedStack::open(data_dir, objects_port).await?;
+    // The page `/` serves is on the API's origin; its browser uploads to the
+    // object server, another origin, under the bucket's CORS rule.
+    let mut config = ApiConfig::from_env().map_err(anyhow::Error::msg)?;
+    let mut page_origins = vec![
+        format!("http://127.0.0.1:{port}"),
+        format!("http://localhost:{port}"),
+    ];
+    page_origins.extend(config.frontend_origins.iter().cloned());
+    config.storefront_tenant = Some(TenantId::new(STOREFRONT_TENANT));
+    let stack = EmbeddedStack::open_for_pages(
+        data_dir,
+        objects_port,
+        std::sync::Arc::new(likeness_core::ports::SystemClock),
+        &page_origins,
+    )
+    .await?;
     let engine = likeness_render::engine_from_env(&Catalogue::builtin())?;
     let options = PipelineOptions {
         retention: likeness_core::retention::Retention::from_env().map_err(anyhow::Error::msg)?,
@@ -30,8 +49,7 @@ pub async fn serve(data_dir: &Path, port: u16) -> anyhow::Result<()> {
         "likeness is serving"
     );
     let stop = CancellationToken::new();
-    let config = ApiConfig::from_env().map_err(anyhow::Error::msg)?;
-    let app = likeness_api::router(pipeline.stack.api_state(config));
+    let app = likeness_api::router(pipeline.stack.api_state(config).await?);
     let api_stop = stop.clone();
     let limits = likeness_api::ServerLimits::default();
     let api = likeness_api::serve(

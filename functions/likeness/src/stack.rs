@@ -11,8 +11,8 @@ use likeness_core::cost::total_usd;
 use likeness_core::ledger::CostLedger;
 use likeness_core::metering::{LedgerMeter, Meter};
 use likeness_core::ports::{Announce, Clock, ExecutionHistory, RandomIds, SystemClock, Workflow};
-use likeness_core::{Catalogue, PreviewId};
-use likeness_embedded::object_server::{EventTarget, ObjectServer, ObjectServerConfig};
+use likeness_core::{Catalogue, PortError, PreviewId};
+use likeness_embedded::object_server::{EventTarget, ObjectServer, ObjectServerConfig, cors};
 use likeness_embedded::{QueueOptions, SqliteCosts, SqliteDeliveries, SqliteQueue, SqliteRecords};
 use likeness_judge::{DeliveryConfig, FaceModel, FinalizePorts, JudgePorts, MarkFailedPorts};
 use likeness_notify::NotifyPorts;
@@ -83,6 +83,18 @@ impl EmbeddedStack {
         objects_port: u16,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
+        Self::open_for_pages(data_dir, objects_port, clock, &[]).await
+    }
+
+    /// [`EmbeddedStack::open_with_clock`], with the bucket's CORS rule
+    /// ([`cors::bucket_rule`]) for pages on `page_origins`: their browsers PUT
+    /// photos to presigned URLs and fetch portraits.
+    pub async fn open_for_pages(
+        data_dir: &Path,
+        objects_port: u16,
+        clock: Arc<dyn Clock>,
+        page_origins: &[String],
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
         let lock = lock_data_dir(data_dir)?;
@@ -126,6 +138,11 @@ impl EmbeddedStack {
                 queue: queue.clone(),
                 queue_name: UPLOADS_QUEUE.into(),
             }),
+            cors: if page_origins.is_empty() {
+                Vec::new()
+            } else {
+                vec![cors::bucket_rule(page_origins)]
+            },
         })
         .await?;
         let endpoint = S3Endpoint {
@@ -218,8 +235,11 @@ impl EmbeddedStack {
         }
     }
 
-    pub fn api_state(&self, config: ApiConfig) -> ApiState {
-        ApiState {
+    /// The API over this stack; `preview.erased` is announced into the
+    /// webhook queue the pipeline's notifier delivers from.
+    pub async fn api_state(&self, config: ApiConfig) -> Result<ApiState, PortError> {
+        let announce = crate::notify::announcer(self).await?;
+        Ok(ApiState {
             previews: self.records.clone(),
             keys: self.records.clone(),
             blobs: self.blobs.clone(),
@@ -229,7 +249,9 @@ impl EmbeddedStack {
             config,
             deliveries: self.deliveries.clone(),
             costs: self.costs.clone(),
-        }
+            tokens: Arc::new(likeness_api::tokens::Tokens::new(self.records.clone())),
+            announce: Some(Arc::new(announce)),
+        })
     }
 }
 

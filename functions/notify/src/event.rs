@@ -1,5 +1,5 @@
-//! The events customers receive: `preview.ready`, `preview.rejected` and
-//! `preview.failed`, as `{type, timestamp, data}` (docs/WEBHOOKS.md has the schema).
+//! The events customers receive: `preview.ready`, `preview.rejected`,
+//! `preview.failed` and `preview.erased`, as `{type, timestamp, data}` (docs/WEBHOOKS.md has the schema).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use likeness_core::cost::{CostLine, total_usd};
@@ -19,6 +19,7 @@ pub enum EventKind {
     Ready,
     Rejected,
     Failed,
+    Erased,
 }
 
 impl EventKind {
@@ -27,6 +28,7 @@ impl EventKind {
             EventKind::Ready => "preview.ready",
             EventKind::Rejected => "preview.rejected",
             EventKind::Failed => "preview.failed",
+            EventKind::Erased => "preview.erased",
         }
     }
 
@@ -36,6 +38,7 @@ impl EventKind {
             Status::Ready => Some(EventKind::Ready),
             Status::Rejected => Some(EventKind::Rejected),
             Status::Failed => Some(EventKind::Failed),
+            Status::Erased => Some(EventKind::Erased),
             _ => None,
         }
     }

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity, ReturnConsumedCa
 use likeness_core::PortError;
 use likeness_core::error::PortResult;
 use likeness_core::ids::{PreviewId, TenantId};
-use likeness_core::ports::{ApiKeyRecord, ApiKeys, Previews};
+use likeness_core::ports::{ApiKeyRecord, ApiKeys, Previews, TokenKeys};
 use likeness_core::preview::{Preview, PreviewPatch, Status};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -317,6 +317,40 @@ impl Previews for DynamoRecords {
         }
         previews.truncate(limit);
         Ok(previews)
+    }
+}
+
+/// The token key's item: `SETTING#token-key`, the key itself as binary.
+const TOKEN_KEY_PK: &str = "SETTING#token-key";
+
+#[async_trait]
+impl TokenKeys for DynamoRecords {
+    async fn token_key(&self, candidate: &[u8]) -> PortResult<Vec<u8>> {
+        let item = HashMap::from([
+            ("PK".to_owned(), s(TOKEN_KEY_PK)),
+            ("SK".to_owned(), s("SETTING")),
+            (
+                "value".to_owned(),
+                AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(candidate)),
+            ),
+        ]);
+        match self
+            .put(item, "attribute_not_exists(PK)", None, "store token key")
+            .await
+        {
+            Ok(()) | Err(PortError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let stored = self
+            .get_item(TOKEN_KEY_PK.to_owned(), "SETTING", "read token key")
+            .await?
+            .ok_or_else(|| PortError::Backend("token key vanished after it was stored".into()))?;
+        match stored.get("value") {
+            Some(AttributeValue::B(blob)) => Ok(blob.as_ref().to_vec()),
+            _ => Err(PortError::Backend(
+                "token key item has no binary value".into(),
+            )),
+        }
     }
 }
 

@@ -89,6 +89,15 @@ pub trait ApiKeys: Send + Sync {
     async fn find_key(&self, hash: &str) -> PortResult<Option<ApiKeyRecord>>;
 }
 
+/// The secret that browser tokens are signed with: one per deployment, made by
+/// whichever API process asks first and read by every other one.
+#[async_trait]
+pub trait TokenKeys: Send + Sync {
+    /// The key, creating it from `candidate` when none exists yet. Racing
+    /// callers all get the one that was stored first.
+    async fn token_key(&self, candidate: &[u8]) -> PortResult<Vec<u8>>;
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueMessage {
     pub id: String,

@@ -194,10 +194,18 @@ pub struct PreviewPatch {
     pub rejection_reasons: Option<Vec<RejectionReason>>,
     pub failure: Option<String>,
     pub results: Option<Vec<DeliveredStyle>>,
+    /// Drop what was derived from the photo (its analysis, the delivered
+    /// results): what an erased preview's record keeps is the order itself.
+    #[serde(default)]
+    pub forget_photo: bool,
 }
 
 impl PreviewPatch {
     pub fn apply(self, preview: &mut Preview) {
+        if self.forget_photo {
+            preview.analysis = None;
+            preview.results = None;
+        }
         if let Some(analysis) = self.analysis {
             preview.analysis = Some(analysis);
         }

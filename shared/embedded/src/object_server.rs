@@ -10,6 +10,7 @@
 //! ([`ServerLimits`]): a header read timeout (which also closes idle
 //! connections), a body stall timeout, a cap on connections and on header size.
 
+pub mod cors;
 mod keys;
 mod notifying;
 
@@ -51,6 +52,9 @@ pub struct ObjectServerConfig {
     /// 0 picks a free port; see [`ObjectServer::addr`].
     pub port: u16,
     pub events: Option<EventTarget>,
+    /// The buckets' CORS rules ([`cors::bucket_rule`] for likeness); empty
+    /// refuses every cross-origin preflight, as a bucket without CORS does.
+    pub cors: Vec<cors::CorsRule>,
 }
 
 /// What one client may take from the server.
@@ -139,7 +143,8 @@ impl ObjectServer {
                 source,
             })?;
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(serve(listener, service, limits, stopped));
+        let cors = Arc::new(config.cors);
+        let task = tokio::spawn(serve(listener, service, cors, limits, stopped));
         info!(%addr, root = %root.display(), "object server listening");
         Ok(Self {
             addr,
@@ -239,6 +244,7 @@ impl http_body::Body for StallBody {
 async fn serve(
     listener: TcpListener,
     service: S3Service,
+    cors: Arc<Vec<cors::CorsRule>>,
     limits: ServerLimits,
     mut stopped: oneshot::Receiver<()>,
 ) {
@@ -263,18 +269,31 @@ async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let s3 = service.clone();
+                    let cors = cors.clone();
                     let handler = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                         let mut s3 = s3.clone();
+                        let cors = cors::evaluate(&cors, req.method(), req.headers());
                         // The stall timeout ends an upload that stops sending; the
                         // total bounds one that trickles.
                         let req = req.map(|b| StallBody::new(b, stall));
                         async move {
-                            match tokio::time::timeout(total, tower::Service::call(&mut s3, req)).await {
-                                Ok(r) => r,
-                                Err(_) => Err(s3s::HttpError::new(Box::new(BodyError(
+                            let add = match cors {
+                                cors::Cors::Preflight(answer) => {
+                                    return Ok(answer.map(s3s::Body::from));
+                                }
+                                cors::Cors::Allow(add) => Some(add),
+                                cors::Cors::None => None,
+                            };
+                            let mut response = match tokio::time::timeout(total, tower::Service::call(&mut s3, req)).await {
+                                Ok(r) => r?,
+                                Err(_) => return Err(s3s::HttpError::new(Box::new(BodyError(
                                     "request took too long".into(),
                                 )))),
+                            };
+                            if let Some(add) = add {
+                                response.headers_mut().extend(add);
                             }
+                            Ok(response)
                         }
                     });
                     let conn = http.serve_connection(TokioIo::new(stream), handler);

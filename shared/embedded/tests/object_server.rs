@@ -55,6 +55,7 @@ async fn start(root: &Path, queue: Arc<MemQueue>) -> Stack {
             queue: queue.clone(),
             queue_name: QUEUE.into(),
         }),
+        cors: Vec::new(),
     })
     .await
     .expect("object server starts");
@@ -434,6 +435,7 @@ async fn bad_configurations_are_refused_with_a_reason() {
             queue: Arc::new(MemQueue::default()),
             queue_name: QUEUE.into(),
         }),
+        cors: Vec::new(),
     };
     let err = ObjectServer::start(config(vec!["../escape".into()], "../escape"))
         .await
@@ -632,6 +634,7 @@ async fn slow_clients_and_stalled_uploads_are_cut_off_and_store_nothing() {
                 queue: queue.clone(),
                 queue_name: QUEUE.into(),
             }),
+            cors: Vec::new(),
         },
         ServerLimits {
             header_read_timeout: Duration::from_millis(300),

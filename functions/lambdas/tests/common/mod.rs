@@ -88,6 +88,7 @@ impl Stack {
             region: endpoint.region.clone(),
             port: 0,
             events: None,
+            cors: Vec::new(),
         })
         .await
         .expect("object server");

@@ -4,7 +4,7 @@
 
 use super::{backend, open, with_conn};
 use async_trait::async_trait;
-use likeness_core::ports::{ApiKeyRecord, ApiKeys, Clock, KeyScope, Previews};
+use likeness_core::ports::{ApiKeyRecord, ApiKeys, Clock, KeyScope, Previews, TokenKeys};
 use likeness_core::preview::PreviewPatch;
 use likeness_core::{PortError, Preview, PreviewId, Status, TenantId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -26,6 +26,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
     tenant     TEXT NOT NULL,
     scope      TEXT NOT NULL,
     created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settings (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
 );
 ";
 
@@ -209,6 +213,27 @@ fn scope_name(scope: KeyScope) -> &'static str {
     match scope {
         KeyScope::Tenant => "tenant",
         KeyScope::Finance => "finance",
+    }
+}
+
+#[async_trait]
+impl TokenKeys for SqliteRecords {
+    async fn token_key(&self, candidate: &[u8]) -> Result<Vec<u8>, PortError> {
+        let candidate = candidate.to_vec();
+        with_conn(&self.conn, move |conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO settings (name, value) VALUES ('token_key', ?1)",
+                [candidate],
+            )
+            .map_err(backend)?;
+            conn.query_row(
+                "SELECT value FROM settings WHERE name = 'token_key'",
+                [],
+                |row| row.get::<_, Vec<u8>>(0),
+            )
+            .map_err(backend)
+        })
+        .await
     }
 }
 
