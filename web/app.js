@@ -76,15 +76,15 @@
     return null;
   }
 
-  // The order token: the server's <meta>, else the shop link's fragment. The
-  // fragment is removed from the address bar so it stays out of history.
+  // The order token: the shop link's #order_token=..., else the <meta> the
+  // server puts in when it plays the storefront. The fragment is removed from
+  // the address bar at once so the token stays out of history and bookmarks.
   function takeOrderToken() {
-    const meta = document.querySelector('meta[name="likeness-order-token"]');
-    if (meta && meta.content) return meta.content;
-    const params = new URLSearchParams(location.hash.slice(1));
-    const token = params.get('order_token');
+    const fromLink = new URLSearchParams(location.hash.slice(1)).get('order_token');
     if (location.hash) history.replaceState(null, '', location.pathname + location.search);
-    return token;
+    if (fromLink) return fromLink;
+    const meta = document.querySelector('meta[name="likeness-order-token"]');
+    return meta && meta.content ? meta.content : null;
   }
 
   async function errorMessage(response, fallback) {
@@ -209,6 +209,11 @@
       e.preventDefault();
       const file = e.dataTransfer && e.dataTransfer.files[0];
       if (file) choosePhoto(file);
+    });
+    // A problem once reported is cleared as soon as the customer changes anything.
+    // (The photo input reports its own problems, so it is left out.)
+    $('order').addEventListener('change', (e) => {
+      if (e.target.id !== 'photo' && !$('form-error').hidden) clearFormError();
     });
     $('order').addEventListener('submit', (e) => {
       e.preventDefault();
@@ -393,7 +398,7 @@
         showRejected(preview);
         break;
       case 'failed':
-        showFailure(preview.failure || 'Your preview could not be made. Nothing was charged.');
+        showFailure(preview.failure || 'Your preview could not be made. Please start a new order.');
         break;
       case 'erased':
         showErased();
@@ -480,7 +485,7 @@
     section.append(h3);
     if (!result.previews || !result.previews.length) {
       const p = document.createElement('p');
-      p.textContent = 'No portrait in this style met our quality bar, so none is shown. Nothing is charged for it.';
+      p.textContent = 'No portrait in this style met our quality bar, so none is shown.';
       section.append(p);
       return section;
     }

@@ -145,7 +145,9 @@ async function main() {
     const page = await context.newPage();
     const pageErrors = [];
     page.on('pageerror', (e) => pageErrors.push(String(e)));
-    page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
+    page.on('console', (m) => {
+      if (m.type() === 'error') pageErrors.push(`${m.text()} (${m.location().url})`);
+    });
     page.on('dialog', (d) => d.accept());
 
     // ---- the order form ----
@@ -161,14 +163,23 @@ async function main() {
     await page.screenshot({ path: join(SHOTS, '01-order.png'), fullPage: true });
     log(`the form shows ${catalogue.length} styles with thumbnails`);
 
-    // Refused before anything is sent: no consent.
-    for (const s of STYLES) await page.check(`input[name="style"][value="${s}"]`);
+    // Refused before anything is sent: no consent. Controls are found by their
+    // accessible names, as a screen reader announces them, and worked by keyboard.
+    await page.getByRole('radio', { name: 'One person' }).check();
+    for (const s of STYLES) {
+      const name = catalogue.find((c) => c.id === s).name;
+      const box = page.getByRole('checkbox', { name: new RegExp(`^${name}`) });
+      await box.focus();
+      await page.keyboard.press('Space');
+      assert.ok(await box.isChecked(), `${name} is checked from the keyboard`);
+    }
     await page.setInputFiles('#photo', join(PHOTOS, 'obama.jpg'));
     await page.click('#submit');
     await page.locator('#form-error').waitFor({ state: 'visible' });
     assert.match(await page.textContent('#form-error'), /confirm/i);
     assert.equal(seen.requests.filter((r) => r.method === 'POST').length, 0, 'nothing is ordered without consent');
-    await page.check('#consent');
+    await page.getByRole('checkbox', { name: /I own this photo/ }).check();
+    assert.ok(await page.locator('#form-error').isHidden(), 'the consent error clears once consent is given');
     await page.screenshot({ path: join(SHOTS, '02-filled.png'), fullPage: true });
 
     // Watch the stages as the page shows them, from before the order leaves.
@@ -201,7 +212,9 @@ async function main() {
     );
     const order = ['awaiting_upload', 'analyzing', 'rendering', 'judging', 'ready'];
     assert.deepEqual(stages, [...stages].sort((a, b) => order.indexOf(a) - order.indexOf(b)), 'stages move forward only');
-    for (const s of ['awaiting_upload', 'rendering', 'ready']) assert.ok(stages.includes(s), `the page showed ${s}`);
+    // `judging` lasts only while finalize delivers, so a poll rarely lands on it;
+    // every status a poll did see, the page showed.
+    for (const s of ['awaiting_upload', 'rendering', 'ready', ...polled]) assert.ok(stages.includes(s), `the page showed ${s}`);
 
     // Every portrait loads; scores are words, not numbers.
     const images = page.locator('#gallery img');
@@ -215,6 +228,13 @@ async function main() {
     }
     const oldUrls = await page.$$eval('#gallery img', (imgs) => imgs.map((i) => i.currentSrc || i.src));
     assert.ok(oldUrls.every((u) => u.startsWith(objects)), 'portraits come from the object store');
+    // Flagged portraits are marked, as the API reports them.
+    const stored = await (await fetch(`${base}/v1/previews/${await page.evaluate(() => JSON.parse(sessionStorage.getItem('likeness.preview')).id)}`, {
+      headers: { Authorization: `Bearer ${apiKey}` },
+    })).json();
+    const flagged = stored.results.flatMap((r) => r.previews).filter((p) => p.flagged).length;
+    assert.equal(await page.locator('#gallery figure.flagged .flag').count(), flagged);
+    log(`results: ${stored.results.map((r) => `${r.style} ${r.outcome} ×${r.previews.length}`).join(', ')}; ${flagged} flagged`);
     await page.screenshot({ path: join(SHOTS, '04-results.png'), fullPage: true });
     log(`${count} portraits loaded`);
 
@@ -240,15 +260,23 @@ async function main() {
     log('a reload resumes the preview');
 
     // ---- a refused photo, in a second tab of the same browser ----
+    // This one comes the way a shop's own site sends a customer: its backend
+    // asks for an order token with the API key and links to the page with it.
+    const issued = await fetch(`${base}/v1/order-tokens`, { method: 'POST', headers: { Authorization: `Bearer ${apiKey}` } });
+    assert.equal(issued.status, 201);
+    const { order_token: orderToken, preview_id: reserved } = await issued.json();
     const page2 = await context.newPage();
     page2.on('pageerror', (e) => pageErrors.push(String(e)));
-    await page2.goto(base + '/');
+    await page2.goto(`${base}/#order_token=${encodeURIComponent(orderToken)}`);
+    assert.equal(await page2.evaluate(() => location.href.includes('#')), false, 'the token leaves the address bar');
     await page2.locator('#order').waitFor({ state: 'visible' });
     await page2.check(`input[name="style"][value="${STYLES[0]}"]`);
     await page2.setInputFiles('#photo', join(PHOTOS, 'coffee.png'));
     await page2.check('#consent');
     await page2.click('#submit');
     await page2.locator('#rejected').waitFor({ state: 'visible', timeout: STAGE_TIMEOUT_MS });
+    const secondId = (await page2.evaluate(() => JSON.parse(sessionStorage.getItem('likeness.preview')))).id;
+    assert.equal(secondId, reserved, "the order used the link's token");
     const reason = page2.locator('#reasons li[data-code="no_face"]');
     assert.match(await reason.innerText(), /No face was found/);
     await page2.screenshot({ path: join(SHOTS, '05-rejected.png'), fullPage: true });
@@ -282,6 +310,9 @@ async function main() {
 
     // ---- the key never reached the browser ----
     await seen.settle();
+    // The recorder does see credentials: the order token the link carried went
+    // out in an Authorization header, so a key sent the same way would be caught.
+    assert.ok(seen.find(orderToken).some((hit) => hit.startsWith('request POST')), 'the recorder misses headers');
     const leaks = seen.find(apiKey);
     assert.deepEqual(leaks, [], 'the API key reached the page');
     assert.deepEqual(pageErrors, [], 'the page logged errors');
@@ -301,7 +332,7 @@ async function main() {
 
 /** The tenant `likeness serve` orders for on its own page. */
 function storefrontTenant() {
-  return process.env.LIKENESS_STOREFRONT_TENANT || 'storefront';
+  return process.env.LIKENESS_STOREFRONT_TENANT || 'web';
 }
 
 /** Everything the browser sends and receives, and what it stores. */
@@ -313,9 +344,13 @@ function record(context) {
   const statuses = [];
   context.on('request', (request) => {
     pending.push(
-      request.allHeaders().then((headers) => {
-        requests.push({ url: request.url(), method: request.method(), headers, body: request.postData() || '' });
-      }),
+      request
+        .allHeaders()
+        // A request still in flight when its page closes has only the headers it started with.
+        .catch(() => request.headers())
+        .then((headers) => {
+          requests.push({ url: request.url(), method: request.method(), headers, body: request.postData() || '' });
+        }),
     );
   });
   context.on('response', (response) => {

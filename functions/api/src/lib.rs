@@ -56,6 +56,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/", get(page::index))
         .route("/app.js", get(page::app_js))
         .route("/app.css", get(page::app_css))
+        .route("/favicon.svg", get(page::favicon))
         .route("/styles/{file}", get(page::thumbnail))
         .route("/v1/styles", get(page::styles))
         .route("/v1/previews", post(previews::create))

@@ -1,5 +1,5 @@
 //! The customer's order page (`web/`), built into the binary and served by the
-//! API router: `/`, `/app.js`, `/app.css`, `/styles/{id}.jpg`, and the public
+//! API router: `/`, `/app.js`, `/app.css`, `/favicon.svg`, `/styles/{id}.jpg`, and the public
 //! style list `GET /v1/styles` the page builds its picker from.
 //!
 //! The page never sees an API key. On one machine the server plays the
@@ -8,6 +8,7 @@
 //! site links to the page with `#order_token=...`.
 
 use crate::ApiState;
+use crate::tokens::OrderLimits;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -21,6 +22,7 @@ pub const INDEX_HTML: &str = include_str!("../../../web/index.html");
 pub const APP_JS: &str = include_str!("../../../web/app.js");
 /// Also the look of `likeness generate`'s contact sheet.
 pub const APP_CSS: &str = include_str!("../../../web/app.css");
+pub const FAVICON_SVG: &str = include_str!("../../../web/favicon.svg");
 
 /// One thumbnail per catalogue style, rendered by likeness itself
 /// (`scripts/style-thumbnails`, provenance in `web/styles/PROVENANCE.md`).
@@ -187,6 +189,10 @@ pub async fn app_css(headers: HeaderMap) -> Response {
     asset(&headers, APP_CSS, "text/css; charset=utf-8")
 }
 
+pub async fn favicon(headers: HeaderMap) -> Response {
+    asset(&headers, FAVICON_SVG, "image/svg+xml")
+}
+
 /// A script or style sheet: revalidated on every load (the binary may have
 /// been upgraded) and answered 304 when the browser holds this version.
 fn asset(headers: &HeaderMap, body: &'static str, content_type: &'static str) -> Response {
@@ -275,9 +281,15 @@ async fn objects_origin(state: &ApiState) -> Option<String> {
     }
 }
 
+/// A fresh one-order token for the storefront tenant, when this server is
+/// the storefront's backend; `None` elsewhere (the shop's link brings one).
 async fn order_token(state: &ApiState) -> Result<Option<String>, crate::ApiError> {
-    let _ = state;
-    Ok(None)
+    let Some(tenant) = &state.config.storefront_tenant else {
+        return Ok(None);
+    };
+    let issued = crate::tokens::issue_order_token(state, tenant, OrderLimits::default()).await?;
+    tracing::info!(preview_id = %issued.preview_id, %tenant, "order page served with an order token");
+    Ok(Some(issued.token))
 }
 
 fn attribute(text: &str) -> String {
