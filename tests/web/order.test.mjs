@@ -252,6 +252,13 @@ async function main() {
       log(`downloaded ${download.suggestedFilename()} (${bytes.length} bytes, no EXIF)`);
     }
 
+    // The gallery at phone width: one column, nothing wider than the screen.
+    await page.setViewportSize({ width: 360, height: 780 });
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'the gallery fits 360 px');
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: join(SHOTS, '04-results-phone.png') });
+    await page.setViewportSize({ width: 1100, height: 900 });
+
     // A reload resumes from sessionStorage.
     const firstId = (await page.evaluate(() => JSON.parse(sessionStorage.getItem('likeness.preview')))).id;
     await seen.storage(page);
