@@ -518,7 +518,8 @@
     const caption = document.createElement('figcaption');
     const title = document.createElement('p');
     title.className = 'portrait-title';
-    const overall = word('overall', portrait.overall);
+    // A flagged portrait's overall words would contradict its flag.
+    const overall = portrait.flagged ? null : word('overall', portrait.overall);
     title.textContent = `Variation ${portrait.index}` + (overall ? ` · ${overall}` : '');
     caption.append(title);
     if (portrait.flagged) {

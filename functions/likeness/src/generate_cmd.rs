@@ -501,7 +501,9 @@ fn contact_sheet(
         for (n, (image, files)) in style.previews.iter().zip(images).enumerate() {
             let index = n + 1;
             let shown = files.iter().find(|f| f.format == "jpeg").or(files.first());
+            // A flagged portrait's overall words would contradict its flag.
             let overall = score_word("overall", f64::from(image.overall))
+                .filter(|_| !image.flagged)
                 .map(|w| format!(" · {w}"))
                 .unwrap_or_default();
             html.push_str(&format!(
@@ -671,6 +673,10 @@ mod tests {
         assert!(html.contains(likeness_api::page::APP_CSS));
         assert!(html.contains("<h3>Oil painting</h3>"));
         assert!(html.contains("Variation 1 · Excellent"));
+        assert!(
+            html.contains("Variation 2</p>"),
+            "no overall words beside a flag"
+        );
         assert!(html.contains("Strong likeness"));
         assert!(html.contains("Weak likeness"));
         assert!(html.contains("True to the photo's colours"));
