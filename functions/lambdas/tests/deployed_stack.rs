@@ -440,6 +440,60 @@ async fn the_template_runs_as_deployed_with_iam_enforced() {
     let (status, cost) = api(&running, "GET", &format!("/v1/previews/{id}/cost"), None).await;
     assert_eq!(status, 200, "{cost}");
 
+    // The tenant's backend mints a browser token (the token key is made in the
+    // table on first use, under the api role).
+    let (status, token) = api(&running, "POST", "/v1/order-tokens", None).await;
+    assert_eq!(status, 201, "{token}");
+    assert!(token["order_token"].as_str().unwrap().starts_with("lkt1."));
+
+    // Erasure: everything of the preview goes, the record says so, the tenant
+    // hears `preview.erased`, and the links the webhook carried stop working.
+    for _ in 0..2 {
+        let (status, erased) = api(&running, "DELETE", &format!("/v1/previews/{id}"), None).await;
+        assert_eq!(status, 200, "{erased}");
+    }
+    assert_eq!(status_of(&running, &id).await["status"], "erased");
+    assert!(
+        keys_under(&stack, &format!("previews/{TENANT}/{id}/"))
+            .await
+            .is_empty()
+    );
+    receiver
+        .event(&stack, "preview.erased", &id, Duration::from_secs(60))
+        .await;
+    let link = previews[0]["url"].as_str().unwrap();
+    assert!(
+        !reqwest::get(link).await.unwrap().status().is_success(),
+        "{link} still answers"
+    );
+    let (status, cost) = api(&running, "GET", &format!("/v1/previews/{id}/cost"), None).await;
+    assert_eq!(status, 200, "the cost lines outlive the erasure: {cost}");
+
+    // Browsers upload under the bucket's CORS rule: the one the one-machine
+    // object server applies.
+    let cors = aws_sdk_s3::Client::new(&stack.deployer())
+        .get_bucket_cors()
+        .bucket(stack.created("Bucket"))
+        .send()
+        .await
+        .unwrap();
+    let deployed: Vec<_> = cors
+        .cors_rules()
+        .iter()
+        .map(|r| likeness_embedded::object_server::cors::CorsRule {
+            allowed_origins: r.allowed_origins().to_vec(),
+            allowed_methods: r.allowed_methods().to_vec(),
+            allowed_headers: r.allowed_headers().to_vec(),
+            max_age_secs: r.max_age_seconds().unwrap_or(0) as u32,
+        })
+        .collect();
+    assert_eq!(
+        deployed,
+        [likeness_embedded::object_server::cors::bucket_rule(&[
+            deployed::FRONTEND_ORIGIN.to_owned()
+        ])]
+    );
+
     drop(worker);
     running.stop.cancel();
     for task in running.tasks {

@@ -121,6 +121,9 @@ impl Drop for Stack {
     }
 }
 
+/// The origin the stack is deployed for (`FrontendOrigin`).
+pub const FRONTEND_ORIGIN: &str = "http://127.0.0.1:9";
+
 impl Stack {
     pub fn deploy() -> Stack {
         Stack::deploy_with(&[])
@@ -159,7 +162,7 @@ impl Stack {
             .arg(&url)
             .args([
                 // What `sam deploy` requires, as a user would pass it.
-                "FrontendOrigin=http://127.0.0.1:9",
+                &format!("FrontendOrigin={FRONTEND_ORIGIN}"),
                 "RenderImage=123456789012.dkr.ecr.eu-west-1.amazonaws.com/likeness-render:test",
                 "RenderVpc=vpc-0123456789abcdef0",
                 "RenderSubnets=subnet-0123456789abcdef0",
