@@ -13,20 +13,32 @@
 //! (docs/DATA.md).
 
 use crate::auth::{KEY_OR_PREVIEW_TOKEN, OWNER_ONLY, TenantPreview};
+use crate::views::{Erased, ErrorBody};
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::State;
 use likeness_core::preview::PreviewPatch;
 use likeness_core::{PortError, Preview, Status, keys};
-use serde_json::{Value, json};
 
 /// How often a transition that lost a race with a stage is tried again.
 const TRANSITION_TRIES: usize = 5;
 
+#[utoipa::path(
+    delete,
+    path = "/v1/previews/{id}",
+    tag = "previews",
+    security(("api_key" = []), ("preview_token" = [])),
+    params(("id" = String, Path, description = "The preview id, `pv_…`")),
+    responses(
+        (status = 200, description = "Erased (also when it was already)", body = Erased),
+        (status = 401, description = "No credential, or an invalid or expired one", body = ErrorBody),
+        (status = 404, description = "No such preview for this credential", body = ErrorBody),
+    )
+)]
 pub async fn erase(
     State(state): State<ApiState>,
     TenantPreview { preview, .. }: TenantPreview<OWNER_ONLY, KEY_OR_PREVIEW_TOKEN>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Erased>, ApiError> {
     let id = preview.id.clone();
     let newly_erased = mark_erased(&state, preview.clone()).await?;
     let deleted = delete_objects(&state, &preview).await?;
@@ -38,7 +50,10 @@ pub async fn erase(
         // and `erased`), so a retried erase re-queues nothing already sent.
         announce.announce(&id).await?;
     }
-    Ok(Json(json!({ "id": id, "status": Status::Erased })))
+    Ok(Json(Erased {
+        id: id.to_string(),
+        status: Status::Erased.as_str().to_owned(),
+    }))
 }
 
 /// Move `preview` to `erased`, re-reading it when a stage moved it meanwhile.

@@ -1,10 +1,10 @@
 //! API errors: an HTTP status plus `{error: {code, message}}` with a stable code.
 
+use crate::views::{ErrorBody, ErrorDetail};
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use likeness_core::PortError;
-use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{code}: {message}")]
@@ -62,7 +62,12 @@ impl From<PortError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+            },
+        };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response

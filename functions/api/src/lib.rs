@@ -7,10 +7,12 @@ mod costs;
 mod erase;
 mod error;
 pub mod limits;
+pub mod openapi;
 pub mod page;
 mod previews;
 pub mod server;
 pub mod tokens;
+pub mod views;
 pub mod webhook_url;
 mod webhooks;
 
@@ -52,7 +54,8 @@ pub struct ApiState {
 pub fn router(state: ApiState) -> Router {
     let cors = cors(&state.config);
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(openapi::health))
+        .route("/v1/openapi.json", get(openapi::openapi_json))
         .route("/", get(page::index))
         .route("/app.js", get(page::app_js))
         .route("/app.css", get(page::app_css))

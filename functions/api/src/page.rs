@@ -133,8 +133,9 @@ pub fn score_words_json() -> Value {
         .into()
 }
 
-#[derive(Serialize)]
-struct StyleCard {
+/// A style as the picker shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StyleCard {
     id: String,
     name: String,
     description: String,
@@ -143,6 +144,12 @@ struct StyleCard {
 
 /// `GET /v1/styles`: the catalogue as a customer sees it. Public: it holds
 /// nothing a storefront does not show anyway.
+#[utoipa::path(
+    get,
+    path = "/v1/styles",
+    tag = "previews",
+    responses((status = 200, description = "Every style that can be ordered", body = Vec<StyleCard>))
+)]
 pub async fn styles(State(state): State<ApiState>) -> Response {
     let cards: Vec<StyleCard> = state
         .catalogue

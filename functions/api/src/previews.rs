@@ -5,6 +5,10 @@
 use crate::auth::{KEY_OR_PREVIEW_TOKEN, OWNER_ONLY, Orderer, TenantPreview};
 use crate::config::ACCEPTED_CONTENT_TYPES;
 use crate::tokens;
+use crate::views::{
+    CreatedPreview, ErrorBody, ImageLink, PortraitView, PreviewView, ReasonView, StyleResultView,
+    UploadInstructions,
+};
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::State;
@@ -13,23 +17,40 @@ use axum::http::StatusCode;
 use likeness_core::preview::UploadSpec;
 use likeness_core::{Consent, Preview, Status, StyleId, SubjectKind, keys};
 use serde::Deserialize;
-use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashSet};
+use serde_json::Value;
+use std::collections::HashSet;
 use std::time::Duration;
+use utoipa::ToSchema;
 
-#[derive(Debug, Deserialize)]
+/// An order. Every field is checked with a specific error code; the photo's
+/// type and size are bound into the upload URL.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct CreatePreview {
+    /// `person`, `couple` or `pet`.
+    #[schema(example = "person")]
     subject: Option<String>,
+    /// Style ids from `GET /v1/styles`.
     #[serde(default)]
+    #[schema(example = json!(["watercolor", "oil"]))]
     styles: Vec<String>,
+    /// `image/jpeg`, `image/png` or `image/webp`.
     content_type: Option<String>,
+    /// The photo's exact size in bytes.
     content_length: Option<u64>,
+    /// Portraits per style (default 3).
     #[serde(default)]
     variations: Option<u32>,
+    /// Where `preview.*` events are posted (https on AWS).
     #[serde(default)]
     webhook_url: Option<String>,
+    /// Required: the customer confirms the right to use the photo.
     #[serde(default)]
-    consent: Option<Consent>,
+    consent: Option<OrderConsent>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OrderConsent {
+    rights_to_photo: bool,
 }
 
 struct ValidOrder {
@@ -55,7 +76,13 @@ fn validate(
     let max_variations = orderer
         .max_variations
         .map_or(config.max_variations, |m| m.min(config.max_variations));
-    let consent = order.consent.filter(|c| c.rights_to_photo).ok_or_else(|| {
+    let consent = order
+        .consent
+        .filter(|c| c.rights_to_photo)
+        .map(|c| Consent {
+            rights_to_photo: c.rights_to_photo,
+        })
+        .ok_or_else(|| {
         ApiError::unprocessable(
             "consent_required",
             "Confirm that you have the right to use this photo: send consent.rights_to_photo = true.",
@@ -147,11 +174,27 @@ fn validate(
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/previews",
+    tag = "previews",
+    security(("api_key" = []), ("order_token" = [])),
+    request_body = CreatePreview,
+    responses(
+        (status = 201, description = "Ordered: upload the photo to `upload.url` next", body = CreatedPreview),
+        (status = 400, description = "Not JSON", body = ErrorBody),
+        (status = 401, description = "No credential, or an invalid or expired one", body = ErrorBody),
+        (status = 409, description = "The order token was used already", body = ErrorBody),
+        (status = 413, description = "The photo or the body is too large", body = ErrorBody),
+        (status = 422, description = "A field is missing or invalid; `code` names it", body = ErrorBody),
+        (status = 429, description = "A per-tenant limit; see `Retry-After`", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<ApiState>,
     orderer: Orderer,
     body: Result<Json<CreatePreview>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedPreview>), ApiError> {
     let Json(order) = body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -185,7 +228,7 @@ async fn place(
     state: &ApiState,
     orderer: &Orderer,
     order: ValidOrder,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedPreview>), ApiError> {
     let id = orderer
         .reserved
         .clone()
@@ -230,48 +273,66 @@ async fn place(
     }
     let preview_token = tokens::issue_preview_token(state, &orderer.tenant, &id).await?;
     tracing::info!(preview_id = %id, tenant = %orderer.tenant, "preview ordered");
-    let headers: BTreeMap<_, _> = presigned.headers.into_iter().collect();
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "id": id,
-            "status": Status::AwaitingUpload,
-            "upload": {
-                "url": presigned.url,
-                "method": presigned.method,
-                "headers": headers,
-                "expires_at": presigned.expires_at,
+        Json(CreatedPreview {
+            id: id.to_string(),
+            status: Status::AwaitingUpload.as_str().to_owned(),
+            upload: UploadInstructions {
+                url: presigned.url,
+                method: presigned.method,
+                headers: presigned.headers.into_iter().collect(),
+                expires_at: presigned.expires_at,
             },
-            "preview_token": preview_token.token,
-            "preview_token_expires_at": preview_token.expires_at,
-        })),
+            preview_token: preview_token.token,
+            preview_token_expires_at: preview_token.expires_at,
+        }),
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/previews/{id}",
+    tag = "previews",
+    security(("api_key" = []), ("preview_token" = [])),
+    params(("id" = String, Path, description = "The preview id, `pv_…`")),
+    responses(
+        (status = 200, description = "The preview as known now", body = PreviewView),
+        (status = 401, description = "No credential, or an invalid or expired one", body = ErrorBody),
+        (status = 404, description = "No such preview for this credential", body = ErrorBody),
+    )
+)]
 pub async fn show(
     State(state): State<ApiState>,
     TenantPreview { preview, .. }: TenantPreview<OWNER_ONLY, KEY_OR_PREVIEW_TOKEN>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PreviewView>, ApiError> {
     let results = delivered(&state, &preview).await?;
     Ok(Json(describe(&preview, results)))
 }
 
 /// The customer's view of a preview: never an internal key or another tenant's data.
-pub fn describe(preview: &Preview, results: Value) -> Value {
-    json!({
-        "id": preview.id,
-        "status": preview.status,
-        "subject": preview.subject,
-        "styles": preview.styles,
-        "variations": preview.variations,
-        "created_at": preview.created_at,
-        "updated_at": preview.updated_at,
-        "expires_at": preview.expires_at,
-        "rejection_reasons": preview.rejection_reasons,
-        "failure": preview.failure,
-        "results": results,
-        "analysis": preview.analysis,
-    })
+pub fn describe(preview: &Preview, results: Option<Vec<StyleResultView>>) -> PreviewView {
+    PreviewView {
+        id: preview.id.to_string(),
+        status: preview.status.as_str().to_owned(),
+        subject: preview.subject.to_string(),
+        styles: preview.styles.iter().map(ToString::to_string).collect(),
+        variations: preview.variations,
+        created_at: preview.created_at,
+        updated_at: preview.updated_at,
+        expires_at: preview.expires_at,
+        rejection_reasons: preview
+            .rejection_reasons
+            .iter()
+            .map(|r| ReasonView {
+                code: r.code.to_string(),
+                message: r.message.clone(),
+            })
+            .collect(),
+        failure: preview.failure.clone(),
+        results,
+        analysis: serde_json::to_value(&preview.analysis).unwrap_or(Value::Null),
+    }
 }
 
 /// The formats each delivered portrait is stored in: (field in the record, format, type).
@@ -281,13 +342,16 @@ const FORMATS: [(&str, &str, &str); 2] = [
 ];
 
 /// A ready preview's portraits, each format with a presigned GET (valid for
-/// `download_url_ttl_secs`), its size and format; `null` until the preview is
+/// `download_url_ttl_secs`), its size and format; `None` until the preview is
 /// ready. The record's object keys stay inside: the key only appears within the
 /// signed URL. Reads the results as JSON, so it does not care whether the record
 /// holds them as a JSON value or a typed struct that serialises the same way.
-async fn delivered(state: &ApiState, preview: &Preview) -> Result<Value, ApiError> {
+async fn delivered(
+    state: &ApiState,
+    preview: &Preview,
+) -> Result<Option<Vec<StyleResultView>>, ApiError> {
     if preview.status != Status::Ready {
-        return Ok(Value::Null);
+        return Ok(None);
     }
     let results = serde_json::to_value(&preview.results).unwrap_or(Value::Null);
     let ttl = Duration::from_secs(state.config.download_url_ttl_secs);
@@ -306,29 +370,28 @@ async fn delivered(state: &ApiState, preview: &Preview) -> Result<Value, ApiErro
                     continue;
                 };
                 let get = state.blobs.presign_get(key, ttl).await?;
-                let bytes = state.blobs.size(key).await?;
-                images.push(json!({
-                    "format": format,
-                    "content_type": content_type,
-                    "bytes": bytes,
-                    "url": get.url,
-                    "expires_at": get.expires_at,
-                }));
+                images.push(ImageLink {
+                    format: format.to_owned(),
+                    content_type: content_type.to_owned(),
+                    bytes: state.blobs.size(key).await?,
+                    url: get.url,
+                    expires_at: get.expires_at,
+                });
             }
-            portraits.push(json!({
-                "index": n + 1,
-                "images": images,
-                "overall": portrait["overall"],
-                "flagged": portrait["flagged"],
-                "scores": portrait["scores"],
-            }));
+            portraits.push(PortraitView {
+                index: n + 1,
+                images,
+                overall: portrait["overall"].clone(),
+                flagged: portrait["flagged"].clone(),
+                scores: portrait["scores"].clone(),
+            });
         }
-        styles.push(json!({
-            "style": style["style"],
-            "outcome": style["outcome"],
-            "attempts": style["attempts"],
-            "previews": portraits,
-        }));
+        styles.push(StyleResultView {
+            style: style["style"].clone(),
+            outcome: style["outcome"].clone(),
+            attempts: style["attempts"].clone(),
+            previews: portraits,
+        });
     }
-    Ok(Value::Array(styles))
+    Ok(Some(styles))
 }

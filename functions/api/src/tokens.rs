@@ -13,6 +13,7 @@
 //! a token is logged; claims carry no personal data.
 
 use crate::auth::Caller;
+use crate::views::{ErrorBody, OrderTokenIssued};
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::body::Bytes;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
+use utoipa::ToSchema;
 
 const PREFIX: &str = "lkt1.";
 
@@ -145,10 +147,10 @@ pub struct IssuedToken {
 }
 
 /// What the tenant allows one order token to order.
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderLimits {
-    /// Seconds the token stays valid (default and most: `order_token_ttl_secs`).
+    /// Seconds the token stays valid (default and most: 900).
     pub ttl_secs: Option<u64>,
     pub max_styles: Option<usize>,
     pub max_variations: Option<u32>,
@@ -219,11 +221,24 @@ pub async fn issue_preview_token(
 
 /// `POST /v1/order-tokens`: the tenant's backend asks for a token to hand to
 /// its page. The body (optional) narrows what the token may order.
+#[utoipa::path(
+    post,
+    path = "/v1/order-tokens",
+    tag = "browser tokens",
+    security(("api_key" = [])),
+    request_body(content = Option<OrderLimits>, description = "Optional narrowing of what the token may order"),
+    responses(
+        (status = 201, description = "A token for the page", body = OrderTokenIssued),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 403, description = "A browser token or a finance key", body = ErrorBody),
+        (status = 422, description = "Limits out of range", body = ErrorBody),
+    )
+)]
 pub async fn create_order_token(
     State(state): State<ApiState>,
     caller: Caller,
     body: Bytes,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<OrderTokenIssued>), ApiError> {
     caller.require_tenant_scope()?;
     let limits: OrderLimits = if body.iter().all(u8::is_ascii_whitespace) {
         OrderLimits::default()
@@ -234,11 +249,11 @@ pub async fn create_order_token(
     let issued = issue_order_token(&state, &caller.tenant, limits).await?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({
-            "order_token": issued.token,
-            "preview_id": issued.preview_id,
-            "expires_at": issued.expires_at,
-        })),
+        Json(OrderTokenIssued {
+            order_token: issued.token,
+            preview_id: issued.preview_id.to_string(),
+            expires_at: issued.expires_at,
+        }),
     ))
 }
 

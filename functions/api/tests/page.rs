@@ -3,35 +3,13 @@
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
-use likeness_api::{ApiConfig, ApiState, page, router};
-use likeness_core::ports::{RandomIds, SystemClock};
-use likeness_core::testing::MemoryBlobs;
+use likeness_api::{ApiState, page, router};
 use likeness_core::{Catalogue, TenantId};
-use likeness_embedded::{SqliteCosts, SqliteDeliveries, SqliteRecords};
 use serde_json::{Value, json};
-use std::sync::Arc;
 use tower::ServiceExt;
 
-fn state(dir: &tempfile::TempDir, storefront: Option<&str>) -> ApiState {
-    let db = dir.path().join("db.sqlite");
-    let records = Arc::new(SqliteRecords::open(&db, Arc::new(SystemClock)).unwrap());
-    ApiState {
-        previews: records.clone(),
-        keys: records.clone(),
-        blobs: Arc::new(MemoryBlobs::default()),
-        clock: Arc::new(SystemClock),
-        ids: Arc::new(RandomIds),
-        catalogue: Arc::new(Catalogue::builtin()),
-        config: ApiConfig {
-            storefront_tenant: storefront.map(TenantId::new),
-            ..ApiConfig::default()
-        },
-        deliveries: Arc::new(SqliteDeliveries::open(&db).unwrap()),
-        costs: Arc::new(SqliteCosts::open(&db).unwrap()),
-        tokens: Arc::new(likeness_api::tokens::Tokens::new(records.clone())),
-        announce: None,
-    }
-}
+mod common;
+use common::state;
 
 async fn get(
     state: &ApiState,

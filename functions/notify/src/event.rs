@@ -9,10 +9,10 @@ use likeness_core::qa::Scores;
 use likeness_core::tasks::DeliveredStyle;
 use likeness_core::{PortError, Preview, Status, StyleId};
 use serde::Serialize;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use utoipa::ToSchema;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventKind {
@@ -115,6 +115,58 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// The body of every event: `preview.ready`, `preview.rejected`,
+/// `preview.failed` and `preview.erased` (the API's OpenAPI document lists it
+/// under `webhooks`).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EventBody {
+    #[serde(rename = "type")]
+    #[schema(example = "preview.ready")]
+    pub event_type: String,
+    /// RFC 3339, milliseconds, UTC.
+    pub timestamp: String,
+    pub data: EventData,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EventData {
+    pub preview_id: String,
+    #[schema(example = "ready")]
+    pub status: String,
+    #[schema(example = "person")]
+    pub subject: String,
+    pub styles: Vec<String>,
+    /// `preview.ready` only: each delivered portrait with a presigned link.
+    pub previews: Vec<EventPortrait>,
+    /// `preview.rejected` only: each reason, in the customer's words.
+    pub rejection_reasons: Vec<EventReason>,
+    /// `preview.failed` only: why, in the customer's words.
+    pub failure: Option<String>,
+    pub cost: EventCost,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EventPortrait {
+    pub style: String,
+    pub index: u32,
+    pub url: String,
+    pub expires_at: String,
+    /// Scores by check, 0 to 1.
+    pub scores: BTreeMap<String, f64>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EventReason {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EventCost {
+    pub usd: f64,
+    pub price_table_versions: Vec<String>,
+}
+
 /// Build the event for a final preview, or `None` when it has no webhook URL.
 /// Portrait URLs are presigned GETs valid for `url_ttl`.
 pub async fn build(
@@ -136,38 +188,43 @@ pub async fn build(
     if kind == EventKind::Ready {
         for p in portraits {
             let get = blobs.presign_get(&p.key, url_ttl).await?;
-            previews.push(json!({
-                "style": p.style,
-                "index": p.index,
-                "url": get.url,
-                "expires_at": rfc3339(get.expires_at),
-                "scores": p.scores,
-            }));
+            previews.push(EventPortrait {
+                style: p.style.to_string(),
+                index: p.index,
+                url: get.url,
+                expires_at: rfc3339(get.expires_at),
+                scores: p.scores.clone(),
+            });
         }
     }
     let versions: std::collections::BTreeSet<&str> = cost
         .iter()
         .map(|l| l.price_table_version.as_str())
         .collect();
-    let body = json!({
-        "type": kind.as_str(),
-        "timestamp": rfc3339(now),
-        "data": {
-            "preview_id": preview.id,
-            "status": preview.status,
-            "subject": preview.subject,
-            "styles": preview.styles,
-            "previews": previews,
-            "rejection_reasons": preview.rejection_reasons.iter()
-                .map(|r| json!({"code": r.code, "message": r.message}))
-                .collect::<Vec<_>>(),
-            "failure": preview.failure,
-            "cost": {
-                "usd": total_usd(cost),
-                "price_table_versions": versions,
+    let body = EventBody {
+        event_type: kind.as_str().to_owned(),
+        timestamp: rfc3339(now),
+        data: EventData {
+            preview_id: preview.id.to_string(),
+            status: preview.status.as_str().to_owned(),
+            subject: preview.subject.to_string(),
+            styles: preview.styles.iter().map(ToString::to_string).collect(),
+            previews,
+            rejection_reasons: preview
+                .rejection_reasons
+                .iter()
+                .map(|r| EventReason {
+                    code: r.code.to_string(),
+                    message: r.message.clone(),
+                })
+                .collect(),
+            failure: preview.failure.clone(),
+            cost: EventCost {
+                usd: total_usd(cost),
+                price_table_versions: versions.into_iter().map(str::to_owned).collect(),
             },
-        }
-    });
+        },
+    };
     Ok(Some(WebhookEvent {
         webhook_id: webhook_id(preview, kind),
         preview_id: preview.id.clone(),
