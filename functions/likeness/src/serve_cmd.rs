@@ -48,6 +48,8 @@ pub async fn serve(data_dir: &Path, port: u16) -> anyhow::Result<()> {
         data_dir = %data_dir.display(),
         "likeness is serving"
     );
+    // The one line a newcomer needs, whatever the log filter says.
+    println!("likeness is serving: open http://127.0.0.1:{port}/ to order a preview");
     let stop = CancellationToken::new();
     let app = likeness_api::router(pipeline.stack.api_state(config).await?);
     let api_stop = stop.clone();
