@@ -120,3 +120,52 @@ async fn a_pet_photo_is_rendered_and_a_photo_without_a_subject_is_rejected() {
     );
     service.stop().await;
 }
+
+/// The customer erases while the portraits are being painted: the stages in
+/// flight finish or fail, and afterwards nothing of the photo is left
+/// anywhere, while the record says `erased` and keeps no analysis or results.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasing_a_preview_mid_render_leaves_nothing_of_the_photo() {
+    use likeness_core::ports::Previews;
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::start(dir.path(), quick_options()).await.unwrap();
+    let id = service
+        .submit(
+            &photo("obama.jpg"),
+            json!({"subject": "person", "styles": ["watercolor", "oil"], "variations": 2, "content_type": "image/jpeg"}),
+        )
+        .await
+        .unwrap();
+    let records = &service.pipeline.stack.records;
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let status = records.get(&id).await.unwrap().unwrap().status;
+        if status == Status::Rendering {
+            break;
+        }
+        assert!(!status.is_final(), "{id} ended {status} before rendering");
+        assert!(tokio::time::Instant::now() < deadline, "never rendering");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let erased = reqwest::Client::new()
+        .delete(format!("{}/v1/previews/{id}", service.api))
+        .bearer_auth(&service.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), 200);
+
+    let preview = service.wait_final(&id, LIMIT).await;
+    assert_eq!(preview.status, Status::Erased);
+    assert!(preview.analysis.is_none() && preview.results.is_none());
+    let blobs = &*service.pipeline.stack.blobs;
+    for prefix in [
+        preview.upload.key.clone(),
+        keys::work_prefix(&id),
+        keys::delivered_prefix(&preview.tenant, &id),
+    ] {
+        let left = blobs.list(&prefix).await.unwrap();
+        assert!(left.is_empty(), "left under {prefix}: {left:?}");
+    }
+    service.stop().await;
+}
