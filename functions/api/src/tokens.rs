@@ -177,22 +177,15 @@ pub async fn issue_order_token(
             "max_styles and max_variations must be at least 1 when given.",
         ));
     }
-    let preview = state.ids.preview_id();
-    let expires_at = state.clock.now() + Duration::seconds(ttl as i64);
     let claims = Claims {
         kind: TokenKind::Order,
         tenant: tenant.clone(),
-        preview: preview.clone(),
-        exp: expires_at.timestamp(),
+        preview: state.ids.preview_id(),
+        exp: 0,
         max_styles: limits.max_styles,
         max_variations: limits.max_variations,
     };
-    let token = state.tokens.sign(&claims).await?;
-    Ok(IssuedToken {
-        token,
-        preview_id: preview,
-        expires_at: claims.expires_at(),
-    })
+    issue(state, claims, ttl).await
 }
 
 /// Issue the token that reads and erases `preview`.
@@ -201,21 +194,29 @@ pub async fn issue_preview_token(
     tenant: &TenantId,
     preview: &PreviewId,
 ) -> Result<IssuedToken, ApiError> {
-    let expires_at =
-        state.clock.now() + Duration::seconds(state.config.preview_token_ttl_secs as i64);
     let claims = Claims {
         kind: TokenKind::Preview,
         tenant: tenant.clone(),
         preview: preview.clone(),
-        exp: expires_at.timestamp(),
+        exp: 0,
         max_styles: None,
         max_variations: None,
     };
+    issue(state, claims, state.config.preview_token_ttl_secs).await
+}
+
+/// Sign `claims`, expiring `ttl_secs` from now.
+async fn issue(
+    state: &ApiState,
+    mut claims: Claims,
+    ttl_secs: u64,
+) -> Result<IssuedToken, ApiError> {
+    claims.exp = (state.clock.now() + Duration::seconds(ttl_secs as i64)).timestamp();
     let token = state.tokens.sign(&claims).await?;
     Ok(IssuedToken {
         token,
-        preview_id: preview.clone(),
         expires_at: claims.expires_at(),
+        preview_id: claims.preview,
     })
 }
 

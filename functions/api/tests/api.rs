@@ -4,13 +4,12 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use likeness_api::{ApiConfig, ApiState, auth, router};
-use likeness_core::ports::{KeyScope, RandomIds, SystemClock};
-use likeness_core::testing::MemoryBlobs;
-use likeness_core::{Catalogue, PortError, TenantId};
-use likeness_embedded::{SqliteCosts, SqliteDeliveries, SqliteRecords};
+use likeness_core::ports::{KeyScope, SystemClock};
+use likeness_core::{PortError, TenantId};
 use serde_json::{Value, json};
-use std::sync::Arc;
 use tower::ServiceExt;
+
+mod common;
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -20,21 +19,7 @@ struct Fixture {
 impl Fixture {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("db.sqlite");
-        let records = Arc::new(SqliteRecords::open(&db, Arc::new(SystemClock)).unwrap());
-        let state = ApiState {
-            previews: records.clone(),
-            keys: records.clone(),
-            blobs: Arc::new(MemoryBlobs::default()),
-            clock: Arc::new(SystemClock),
-            ids: Arc::new(RandomIds),
-            catalogue: Arc::new(Catalogue::builtin()),
-            config: ApiConfig::default(),
-            deliveries: Arc::new(SqliteDeliveries::open(&db).unwrap()),
-            costs: Arc::new(SqliteCosts::open(&db).unwrap()),
-            tokens: Arc::new(likeness_api::tokens::Tokens::new(records.clone())),
-            announce: None,
-        };
+        let state = common::state(&dir, None);
         Self { _dir: dir, state }
     }
 
