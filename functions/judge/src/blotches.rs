@@ -47,9 +47,38 @@ pub struct Blotches {
     pub count: usize,
 }
 
+/// The photo's side of the check: its luma at the two sizes registration
+/// uses. A style's candidates share one, so the photo is shrunk once, not
+/// once a candidate.
+#[derive(Clone, Debug)]
+pub struct BlotchPhoto {
+    /// Long side 2 x [`SIDE`]: what the registered crop is sampled from.
+    big: Plane,
+    /// Long side 96: what placements are scored on.
+    small: Plane,
+}
+
+impl BlotchPhoto {
+    /// `None` for an empty photo.
+    pub fn new(photo: &RgbImage) -> Option<Self> {
+        if photo.width() == 0 || photo.height() == 0 {
+            return None;
+        }
+        Some(Self {
+            big: unit(&luma(&fit_within(photo, 2 * SIDE))),
+            small: unit(&luma(&fit_within(photo, 96))),
+        })
+    }
+}
+
 /// Dark blotches of `render` that `photo` does not explain.
 pub fn dark_blotches(photo: &RgbImage, render: &RgbImage) -> Blotches {
-    let Some(mask) = blotch_mask(photo, render) else {
+    BlotchPhoto::new(photo).map_or_else(Blotches::default, |p| dark_blotches_against(&p, render))
+}
+
+/// [`dark_blotches`] against a prepared photo.
+pub fn dark_blotches_against(photo: &BlotchPhoto, render: &RgbImage) -> Blotches {
+    let Some(mask) = mask_against(photo, render) else {
         return Blotches::default();
     };
     let (w, h) = mask.dimensions();
@@ -69,10 +98,14 @@ pub fn dark_blotches(photo: &RgbImage, render: &RgbImage) -> Blotches {
 /// The blotches themselves at the analysis size (255 where there is one), to
 /// look at; `None` for a render too small to judge.
 pub fn blotch_mask(photo: &RgbImage, render: &RgbImage) -> Option<image::GrayImage> {
+    mask_against(&BlotchPhoto::new(photo)?, render)
+}
+
+fn mask_against(photo: &BlotchPhoto, render: &RgbImage) -> Option<image::GrayImage> {
     let small = fit_within(render, SIDE);
     let r = unit(&luma(&small));
     let (w, h) = (r.width, r.height);
-    if w < 16 || h < 16 || photo.width() == 0 || photo.height() == 0 {
+    if w < 16 || h < 16 {
         return None;
     }
     let p = registered(photo, render, w, h);
@@ -183,9 +216,8 @@ fn unit(p: &Plane) -> Plane {
 /// The photo's luma over the part of it the render shows, at `w` x `h`: the
 /// crop (same aspect as the render, zoom 0.82-1) whose low-resolution luma
 /// correlates best with the render's, coarse then fine.
-fn registered(photo: &RgbImage, render: &RgbImage, w: usize, h: usize) -> Plane {
-    let big = unit(&luma(&fit_within(photo, 2 * SIDE)));
-    let small_photo = unit(&luma(&fit_within(photo, 96)));
+fn registered(photo: &BlotchPhoto, render: &RgbImage, w: usize, h: usize) -> Plane {
+    let (big, small_photo) = (&photo.big, &photo.small);
     let target = unit(&luma(&fit_within(render, 48)));
     let (pw, ph) = (big.width as f32, big.height as f32);
     let aspect = w as f32 / h as f32;
@@ -204,7 +236,7 @@ fn registered(photo: &RgbImage, render: &RgbImage, w: usize, h: usize) -> Plane 
                 let (u, v) = ((i % tw) as f32 + 0.5, (i / tw) as f32 + 0.5);
                 let px = (x + u / tw as f32 * cw) * k;
                 let py = (y + v / th as f32 * ch) * k;
-                sample(&small_photo, px, py)
+                sample(small_photo, px, py)
             })
             .collect();
         correlation(&sampled, &target.data)
@@ -247,7 +279,7 @@ fn registered(photo: &RgbImage, render: &RgbImage, w: usize, h: usize) -> Plane 
         data: (0..w * h)
             .map(|i| {
                 let (u, v) = ((i % w) as f32 + 0.5, (i / w) as f32 + 0.5);
-                sample(&big, x + u / w as f32 * cw, y + v / h as f32 * ch)
+                sample(big, x + u / w as f32 * cw, y + v / h as f32 * ch)
             })
             .collect(),
     }

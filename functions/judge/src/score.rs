@@ -1,7 +1,7 @@
 //! Scoring one candidate against the reference: likeness, colour, composition,
 //! style and artifacts, each a score in [0, 1] with the raw measurement kept.
 
-use crate::blotches::dark_blotches;
+use crate::blotches::{BlotchPhoto, dark_blotches_against};
 use crate::colour::{Swatch, palette, palette_distance};
 use crate::config::StyleQa;
 use crate::face::{FaceDescription, FaceModel, FaceModelError, embedding_distance, landmark_error};
@@ -131,6 +131,8 @@ pub struct Reference {
     pub crop: RgbImage,
     /// The photo itself (long side at most 1024), for the style signature.
     pub image: RgbImage,
+    /// The photo's side of the dark-blotch check (`None` for an empty photo).
+    pub blotch_photo: Option<BlotchPhoto>,
 }
 
 const PALETTE_SIZE: usize = 5;
@@ -265,6 +267,7 @@ impl Reference {
                 .clamped(width as f32, height as f32),
         };
         let crop = crop(image, &region);
+        let photo = crate::metrics::fit_within(image, 1024);
         Ok(Reference {
             subject,
             width,
@@ -275,7 +278,8 @@ impl Reference {
             palette_grey: palette(&grey(&crop), PALETTE_SIZE),
             // Structure is compared at 48 px; keep a small copy, not the full crop.
             crop: crate::metrics::fit_within(&crop, 160),
-            image: crate::metrics::fit_within(image, 1024),
+            blotch_photo: BlotchPhoto::new(&photo),
+            image: photo,
         })
     }
 
@@ -494,7 +498,10 @@ fn judge_found(
         luma_std: luma_std(candidate),
         black_tiles: black_tile_fraction(candidate),
         clipped: clipped_fraction(candidate),
-        dark_blotches: dark_blotches(&reference.image, candidate).area,
+        dark_blotches: reference
+            .blotch_photo
+            .as_ref()
+            .map_or(0.0, |photo| dark_blotches_against(photo, candidate).area),
         phash: format!("{:016x}", phash(candidate)),
     };
     if m.luma_std < qa.blank_luma_std {
