@@ -82,7 +82,11 @@ pub async fn serve(
         let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok(a) => a,
+                Ok(a) => {
+                    // Replies go out at once, not after the client's delayed ACK.
+                    let _ = a.0.set_nodelay(true);
+                    a
+                }
                 Err(e) => {
                     // Usually descriptor exhaustion: back off instead of spinning.
                     tracing::warn!(error = %e, "api accept failed");

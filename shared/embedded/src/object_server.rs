@@ -268,6 +268,9 @@ async fn serve(
             _ = &mut stopped => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // Small responses go out at once: with Nagle's algorithm a
+                    // reply waits for the client's delayed ACK (40 ms a request).
+                    let _ = stream.set_nodelay(true);
                     let s3 = service.clone();
                     let cors = cors.clone();
                     let handler = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
