@@ -2,6 +2,7 @@
 //! `work/{id}/` go, delivered previews are written without metadata.
 
 use crate::deliver::{DeliveryConfig, DeliveryError, encode, has_metadata};
+use futures_util::future::try_join_all;
 use image::RgbImage;
 use likeness_core::ports::Blobs;
 use likeness_core::{PortError, PreviewId, StyleId, TenantId, keys};
@@ -30,13 +31,12 @@ pub async fn clean_up<B: Blobs + ?Sized>(
             "refusing to delete `{stranger}`: candidates live under `{prefix}`"
         )));
     }
-    let mut deleted = Vec::new();
-    for key in rejected {
-        blobs.delete(key).await?;
-        deleted.push(key.clone());
-    }
-    for key in blobs.list(&prefix).await? {
-        blobs.delete(&key).await?;
+    // Deletes are independent: issued side by side.
+    try_join_all(rejected.iter().map(|key| blobs.delete(key))).await?;
+    let mut deleted = rejected.to_vec();
+    let listed = blobs.list(&prefix).await?;
+    try_join_all(listed.iter().map(|key| blobs.delete(key))).await?;
+    for key in listed {
         if !deleted.contains(&key) {
             deleted.push(key);
         }

@@ -12,6 +12,7 @@ use likeness_core::preview::PreviewPatch;
 use likeness_core::task_error::names;
 use likeness_core::tasks::{DeliveredImage, DeliveredStyle, FinalizeSummary, FinalizeTask};
 use likeness_core::{PortError, Preview, Status, TaskError, keys};
+use futures_util::future::try_join_all;
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -96,18 +97,22 @@ async fn finalize(
     }
     // Every selected candidate still in work storage (an earlier run of this
     // task that failed later may have delivered and cleaned some up already).
-    let mut fetched = Vec::new();
-    for (r, result) in task.results.iter().enumerate() {
-        for (n, selected) in result.verdict.selected.iter().enumerate() {
-            match blobs.get(&selected.key).await {
-                Ok(bytes) => fetched.push((r, n, bytes)),
-                Err(PortError::NotFound(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
+    // The selected candidates are fetched, encoded and stored side by side.
+    let wanted: Vec<(usize, usize)> = task
+        .results
+        .iter()
+        .enumerate()
+        .flat_map(|(r, result)| (0..result.verdict.selected.len()).map(move |n| (r, n)))
+        .collect();
+    let fetched = try_join_all(wanted.iter().map(|&(r, n)| async move {
+        match blobs.get(&task.results[r].verdict.selected[n].key).await {
+            Ok(bytes) => Ok(Some((r, n, bytes))),
+            Err(PortError::NotFound(_)) => Ok(None),
+            Err(e) => Err(TaskError::from(e)),
         }
-    }
-    // Decoding and encoding are most of finalize's time and independent per
-    // preview: they run side by side on the cores there are.
+    }))
+    .await?;
+    let fetched: Vec<(usize, usize, Vec<u8>)> = fetched.into_iter().flatten().collect();
     let encoded: Vec<Result<Encoded, TaskError>> = fetched
         .par_iter()
         .map(|(r, n, bytes)| {
@@ -118,27 +123,34 @@ async fn finalize(
             encode(&image, &ports.delivery).map_err(|e| TaskError::new(names::FINALIZE_DELIVERY, e))
         })
         .collect();
-    let mut delivered_by_style: Vec<Vec<DeliveredImage>> = vec![Vec::new(); task.results.len()];
-    for ((r, n, _), encoded) in fetched.iter().zip(encoded) {
+    let stored = try_join_all(fetched.iter().zip(encoded).map(|((r, n, _), encoded)| {
         let result = &task.results[*r];
-        let selected = &result.verdict.selected[*n];
-        let delivered = store_delivered(
-            blobs,
-            &task.tenant,
-            id,
-            &result.style,
-            *n as u32 + 1,
-            encoded?,
-        )
-        .await
-        .map_err(|e| TaskError::new(names::FINALIZE_DELIVERY, e))?;
+        async move {
+            let delivered = store_delivered(
+                blobs,
+                &task.tenant,
+                id,
+                &result.style,
+                *n as u32 + 1,
+                encoded?,
+            )
+            .await
+            .map_err(|e| TaskError::new(names::FINALIZE_DELIVERY, e))?;
+            Ok::<_, TaskError>((*r, *n, delivered))
+        }
+    }))
+    .await?;
+    let mut delivered_by_style: Vec<Vec<DeliveredImage>> = vec![Vec::new(); task.results.len()];
+    for (r, n, delivered) in stored {
+        let result = &task.results[r];
+        let selected = &result.verdict.selected[n];
         let scores = result
             .verdict
             .judged
             .iter()
             .find(|j| j.key == selected.key)
             .map(|j| j.scores);
-        delivered_by_style[*r].push(DeliveredImage {
+        delivered_by_style[r].push(DeliveredImage {
             webp: delivered.webp,
             jpeg: delivered.jpeg,
             seed: selected.seed,

@@ -13,6 +13,7 @@ use likeness_core::ports::{Blobs, Clock};
 use likeness_core::task_error::names;
 use likeness_core::tasks::{Decision, Hints, JudgeTask, JudgedScores, Verdict};
 use likeness_core::{Catalogue, PortError, TaskError, keys, seeds};
+use futures_util::future::{try_join_all, try_join4};
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -101,33 +102,41 @@ async fn judge(ports: &JudgePorts, task: &JudgeTask) -> Result<Verdict, TaskErro
     let id = &task.preview_id;
     let blobs = &*ports.blobs;
     let reference_key = keys::reference(id);
-    let reference = load_png(&blobs.get(&reference_key).await?, &reference_key)?;
-    let hints = match blobs.get(&keys::hints(id)).await {
-        Ok(bytes) => serde_json::from_slice::<Hints>(&bytes).unwrap_or_default(),
-        Err(PortError::NotFound(_)) => Hints::default(),
-        Err(e) => return Err(e.into()),
+    let carry_key = keys::judge_carry(id, &task.style);
+    // Every object the judge reads is independent: fetched side by side.
+    let hints = async {
+        match blobs.get(&keys::hints(id)).await {
+            Ok(bytes) => Ok(serde_json::from_slice::<Hints>(&bytes).unwrap_or_default()),
+            Err(PortError::NotFound(_)) => Ok(Hints::default()),
+            Err(e) => Err(TaskError::from(e)),
+        }
     };
-    let mut stored = Vec::with_capacity(task.render.candidates.len());
-    for candidate in &task.render.candidates {
-        stored.push(blobs.get(&candidate.key).await?);
-    }
+    let earlier = async {
+        if task.attempt <= 1 {
+            return Ok(Vec::new());
+        }
+        match blobs.get(&carry_key).await {
+            Ok(bytes) => serde_json::from_slice::<Vec<JudgedCandidate>>(&bytes)
+                .map_err(|e| TaskError::new(names::JUDGE_BAD_CARRY, e)),
+            Err(PortError::NotFound(_)) => Ok(Vec::new()),
+            Err(e) => Err(TaskError::from(e)),
+        }
+    };
+    let stored = try_join_all(task.render.candidates.iter().map(|c| blobs.get(&c.key)));
+    let (reference, hints, earlier, stored) = try_join4(
+        async { Ok::<_, TaskError>(blobs.get(&reference_key).await?) },
+        hints,
+        earlier,
+        async { Ok::<_, TaskError>(stored.await?) },
+    )
+    .await?;
+    let reference = load_png(&reference, &reference_key)?;
     // Decoding is independent per candidate: side by side.
     let images = stored
         .par_iter()
         .zip(&task.render.candidates)
         .map(|(bytes, candidate)| load_png(bytes, &candidate.key))
         .collect::<Result<Vec<_>, _>>()?;
-    let carry_key = keys::judge_carry(id, &task.style);
-    let earlier: Vec<JudgedCandidate> = if task.attempt > 1 {
-        match blobs.get(&carry_key).await {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| TaskError::new(names::JUDGE_BAD_CARRY, e))?,
-            Err(PortError::NotFound(_)) => Vec::new(),
-            Err(e) => return Err(e.into()),
-        }
-    } else {
-        Vec::new()
-    };
     let model = ports.model.as_deref();
     // Analysis already found the reference's faces; the judge starts from them.
     let hint_faces: Vec<likeness_core::Rect> = hints.faces.iter().map(|f| f.rect).collect();
@@ -166,9 +175,7 @@ async fn judge(ports: &JudgePorts, task: &JudgeTask) -> Result<Verdict, TaskErro
         earlier,
     };
     let decision = decide(input);
-    for key in &decision.rejected {
-        blobs.delete(key).await?;
-    }
+    try_join_all(decision.rejected.iter().map(|key| blobs.delete(key))).await?;
     let carry =
         serde_json::to_vec(&decision.carry).map_err(|e| TaskError::new(names::JUDGE_FAILED, e))?;
     blobs.put(&carry_key, carry, "application/json").await?;
