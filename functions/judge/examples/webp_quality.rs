@@ -1,10 +1,13 @@
 //! How small a lossy WebP preview gets and what it loses, per quality, over
 //! renders of every style (docs/QA.md): bytes against the lossless WebP and
 //! the JPEG the delivery writes, and luma PSNR against the pixels.
+//! Then, at the delivered quality, each libwebp method: size, PSNR and the
+//! median encoding time of five.
 //! `cargo run --release -p likeness-judge --example webp_quality -- RENDER.png...`
 
 use image::RgbImage;
-use likeness_judge::deliver::encode_webp;
+use likeness_judge::deliver::{WEBP_METHOD, WEBP_QUALITY, encode_webp};
+use std::time::Instant;
 
 fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
     let luma = |p: &image::Rgb<u8>| 0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64;
@@ -51,12 +54,48 @@ fn main() {
             jpeg.len() as f64 / 1024.0
         );
         for q in qualities {
-            let bytes = encode_webp(&img, q).expect("webp");
+            let bytes = encode_webp(&img, q, WEBP_METHOD).expect("webp");
             let back = image::load_from_memory(&bytes).expect("decode").to_rgb8();
             print!(
                 " {:.0} / {:.1} |",
                 bytes.len() as f64 / 1024.0,
                 psnr(&img, &back)
+            );
+        }
+        println!();
+    }
+
+    let methods = [0u8, 1, 2, 3, 4, 5, 6];
+    println!();
+    print!("| render, q{WEBP_QUALITY} |");
+    for m in methods {
+        print!(" m{m} KB / dB / ms |");
+    }
+    println!();
+    println!("|---|{}", "---:|".repeat(methods.len()));
+    for path in std::env::args().skip(1) {
+        let img = image::open(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .to_rgb8();
+        let name = std::path::Path::new(&path)
+            .file_name()
+            .map_or(path.clone(), |n| n.to_string_lossy().into_owned());
+        print!("| {name} |");
+        for m in methods {
+            let mut times = Vec::new();
+            let mut bytes = Vec::new();
+            for _ in 0..5 {
+                let started = Instant::now();
+                bytes = encode_webp(&img, WEBP_QUALITY, m).expect("webp");
+                times.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            times.sort_by(f64::total_cmp);
+            let back = image::load_from_memory(&bytes).expect("decode").to_rgb8();
+            print!(
+                " {:.0} / {:.1} / {:.0} |",
+                bytes.len() as f64 / 1024.0,
+                psnr(&img, &back),
+                times[2]
             );
         }
         println!();

@@ -30,6 +30,9 @@ pub enum DeliveryError {
 /// (docs/QA.md, `examples/webp_quality.rs`): the smallest quality whose
 /// worst style keeps luma PSNR at or above 38 dB against the pixels.
 pub const WEBP_QUALITY: f32 = 85.0;
+/// libwebp's speed/size trade-off (0 fastest .. 6 smallest): chosen by
+/// measurement at [`WEBP_QUALITY`] (docs/QA.md, `examples/webp_quality.rs`).
+pub const WEBP_METHOD: u8 = 2;
 
 /// How previews are delivered; free previews usually get the watermark.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -41,6 +44,8 @@ pub struct DeliveryConfig {
     pub jpeg_quality: u8,
     /// libwebp quality, 0..=100 (docs/QA.md has the measurement behind the default).
     pub webp_quality: f32,
+    /// libwebp method, 0..=6 (docs/QA.md has the measurement behind the default).
+    pub webp_method: u8,
 }
 
 impl Default for DeliveryConfig {
@@ -50,6 +55,7 @@ impl Default for DeliveryConfig {
             watermark_opacity: 0.35,
             jpeg_quality: 90,
             webp_quality: WEBP_QUALITY,
+            webp_method: WEBP_METHOD,
         }
     }
 }
@@ -173,7 +179,7 @@ pub fn encode(
     if config.watermark {
         watermark(&mut picture, config.watermark_opacity);
     }
-    let webp = encode_webp(&picture, config.webp_quality)?;
+    let webp = encode_webp(&picture, config.webp_quality, config.webp_method)?;
     let mut jpeg = Vec::new();
     JpegEncoder::new_with_quality(&mut jpeg, config.jpeg_quality.clamp(1, 100))
         .encode_image(&picture)
@@ -189,15 +195,21 @@ pub fn encode(
     Ok((webp, jpeg))
 }
 
-/// Lossy WebP at `quality` (clamped to 0..=100).
-pub fn encode_webp(image: &RgbImage, quality: f32) -> Result<Vec<u8>, DeliveryError> {
+/// Lossy WebP at `quality` (clamped to 0..=100) with libwebp's `method`
+/// (clamped to 0..=6).
+pub fn encode_webp(image: &RgbImage, quality: f32, method: u8) -> Result<Vec<u8>, DeliveryError> {
     let quality = if quality.is_finite() {
         quality.clamp(0.0, 100.0)
     } else {
         WEBP_QUALITY
     };
+    let mut config = webp::WebPConfig::new()
+        .map_err(|()| DeliveryError::EncodeWebP("libwebp refused its default configuration".into()))?;
+    config.lossless = 0;
+    config.quality = quality;
+    config.method = i32::from(method.min(6));
     webp::Encoder::from_rgb(image.as_raw(), image.width(), image.height())
-        .encode_simple(false, quality)
+        .encode_advanced(&config)
         .map(|memory| memory.to_vec())
         .map_err(|e| DeliveryError::EncodeWebP(format!("{e:?}")))
 }
