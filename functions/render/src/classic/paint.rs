@@ -338,16 +338,35 @@ pub fn pastel(ctx: &Ctx) -> Rgb {
     let t = ctx.ink_threshold(&lines, 0.05 * p.lines);
     let (w, h) = (ctx.w, ctx.h);
     // Light and low in contrast: chalk never reaches photographic blacks.
-    let lift =
-        |c: [f32; 3]| saturate(hue.apply(c), p.saturation).map(|v| 0.34 + 0.64 * v.clamp(0.0, 1.0));
+    // Off the face the darks are lifted further (a dark suit is built up
+    // densely below, and must stay light and airy); the face keeps the
+    // contrast its features need to be read as a face.
+    let lift = |c: [f32; 3], face: f32| {
+        let floor = 0.40 - 0.06 * face;
+        saturate(hue.apply(c), p.saturation).map(|v| floor + (0.98 - floor) * v.clamp(0.0, 1.0))
+    };
     let colour = Rgb {
-        d: abs.d.iter().map(|&c| lift(c)).collect(),
+        d: abs
+            .d
+            .iter()
+            .zip(&ctx.face.d)
+            .map(|(&c, &face)| lift(c, face))
+            .collect(),
         ..abs
     };
     // Rubbed-in chalk is softer than the strokes laid over it.
     let rubbed = colour.map_planes(|c| gauss(c, ctx.wr(1.2))).resized(w, h);
     let colour = colour.resized(w, h);
+    // Where the picture has detail (eyes, a mouth, an ear's rim) a pastellist
+    // works with the chalk's edge in short strokes: broad strokes there would
+    // smear what makes the subject recognisable. A pet's detail mask may
+    // cover only the most salient part of its head (chelsea.png's right eye
+    // was smeared), so detail is read from the picture itself.
+    let detail = gauss(&lines.map(|v| v.abs()), ctx.wr(2.0));
+    let detail_at = ctx.ink_threshold(&detail.map(|v| -v), 0.12);
+    let detail = detail.map(|v| smoothstep(0.5 * detail_at, detail_at, v));
     let lines = lines.resized(w, h);
+    let detail = detail.resized(w, h);
     let presence = ctx.presence(0.45);
     let paper = ctx.paper();
     let (seed, px, tex) = (ctx.seed, ctx.px, p.texture);
@@ -380,14 +399,25 @@ pub fn pastel(ctx: &Ctx) -> Rgb {
         // Chalk catches the tooth's peaks first: coverage for a pressure.
         let catch = |amount: f32| smoothstep(0.25, 0.75, amount + 0.9 * grain);
         let mut out = paper;
-        // The rubbed-in layer: thin off the face, dense on it.
-        let rub = pressure * (0.6 + 0.35 * f);
-        out = mix3(out, rubbed.d[i], catch(rub) * (0.8 + 0.15 * f));
+        // The rubbed-in layer: thin off the face, dense on it, and dense where
+        // the colour is deep: a dark jacket is built up until little paper
+        // shows, or the light paper sparkles through it. The face keeps its
+        // own layering, which the detector still reads as a face.
+        let rub_col = rubbed.d[i];
+        let deep = smoothstep(0.3, 0.55, 1.0 - luma(rub_col)) * pressure * (1.0 - f);
+        let rub = pressure * (0.6 + 0.35 * f) + 0.35 * deep;
+        out = mix3(
+            out,
+            rub_col,
+            catch(rub) * (0.8 + 0.15 * f + 0.05 * deep).min(0.95),
+        );
         // Strokes: the broad layers on the subject and, fainter, the ground;
-        // the fine layer on the face, where broad strokes would smear the
-        // features (biden.jpg's face was lost to the detector at 768 px).
-        let broad = pressure * (1.0 - 0.8 * f);
-        let reach = [broad, broad * (0.35 + 0.65 * s), f];
+        // the fine layer on the face and wherever there is detail, where
+        // broad strokes would smear the features (biden.jpg's face was lost
+        // to the detector at 768 px).
+        let fine = f.max(detail.d[i] * pressure);
+        let broad = pressure * (1.0 - 0.8 * fine);
+        let reach = [broad, broad * (0.35 + 0.65 * s), fine];
         for (layer, weight) in layers.iter().zip(reach) {
             if weight <= 0.01 {
                 continue;
@@ -410,7 +440,7 @@ pub fn pastel(ctx: &Ctx) -> Rgb {
         out = mix3(
             out,
             [1.0; 3],
-            0.07 * tex * smoothstep(0.8, 0.97, tooth) * pressure,
+            0.07 * tex * smoothstep(0.8, 0.97, tooth) * pressure * (1.0 - deep),
         );
         let ink = smoothstep(t * 0.8, t * 1.6, -lines.d[i]) * s;
         let line_col = here.map(|v| v * 0.5);
