@@ -52,6 +52,13 @@ pub fn srgb_to_lab(rgb: [u8; 3]) -> Lab {
 
 /// CIEDE2000 colour difference (Sharma, Wu and Dalal 2005), kL = kC = kH = 1.
 pub fn ciede2000(p: Lab, q: Lab) -> f32 {
+    ciede2000_weighted(p, q, 1.0)
+}
+
+/// CIEDE2000 with the lightness weight `k_l` (the formula's kL; 1 is the
+/// reference conditions, 2 the textile industry's, where a lighter or
+/// darker version of a colour counts as less different than another hue).
+pub fn ciede2000_weighted(p: Lab, q: Lab, k_l: f32) -> f32 {
     let (l1, a1, b1) = (p.l as f64, p.a as f64, p.b as f64);
     let (l2, a2, b2) = (q.l as f64, q.a as f64, q.b as f64);
     let pow7 = |x: f64| x.powi(7);
@@ -104,7 +111,7 @@ pub fn ciede2000(p: Lab, q: Lab) -> f32 {
     let sc = 1.0 + 0.045 * cp_bar;
     let sh = 1.0 + 0.015 * cp_bar * t;
     let rt = -(2.0 * d_theta).to_radians().sin() * rc;
-    let (tl, tc, th) = (dl / sl, dc / sc, dh_big / sh);
+    let (tl, tc, th) = (dl / (f64::from(k_l) * sl), dc / sc, dh_big / sh);
     (tl * tl + tc * tc + th * th + rt * tc * th).max(0.0).sqrt() as f32
 }
 
@@ -187,6 +194,16 @@ pub fn palette(image: &RgbImage, k: usize) -> Vec<Swatch> {
 /// nearest swatch of the other palette, weighted by its share, averaged both ways.
 /// `None` when either palette is empty.
 pub fn palette_distance(reference: &[Swatch], candidate: &[Swatch]) -> Option<f32> {
+    palette_distance_weighted(reference, candidate, 1.0)
+}
+
+/// [`palette_distance`] with CIEDE2000's lightness weight `k_l`
+/// ([`ciede2000_weighted`]).
+pub fn palette_distance_weighted(
+    reference: &[Swatch],
+    candidate: &[Swatch],
+    k_l: f32,
+) -> Option<f32> {
     if reference.is_empty() || candidate.is_empty() {
         return None;
     }
@@ -196,7 +213,7 @@ pub fn palette_distance(reference: &[Swatch], candidate: &[Swatch]) -> Option<f3
             .map(|s| {
                 let nearest = to
                     .iter()
-                    .map(|t| ciede2000(s.lab, t.lab))
+                    .map(|t| ciede2000_weighted(s.lab, t.lab, k_l))
                     .fold(f32::MAX, f32::min);
                 s.weight * nearest
             })
@@ -241,6 +258,19 @@ mod tests {
             assert!((got - want).abs() < 1e-3, "{p:?} {q:?}: {got} != {want}");
             assert!((ciede2000(q, p) - want).abs() < 1e-3, "not symmetric");
         }
+    }
+
+    #[test]
+    fn a_lightness_weight_forgives_lightness_not_hue() {
+        let (dark, light, other) = (
+            lab(40.0, 20.0, 10.0),
+            lab(60.0, 20.0, 10.0),
+            lab(40.0, -20.0, 10.0),
+        );
+        let lighter = (ciede2000(dark, light), ciede2000_weighted(dark, light, 2.0));
+        let hue = (ciede2000(dark, other), ciede2000_weighted(dark, other, 2.0));
+        assert!(lighter.1 < 0.6 * lighter.0, "{lighter:?}");
+        assert!((hue.1 - hue.0).abs() < 1e-4, "{hue:?}");
     }
 
     #[test]

@@ -34,6 +34,11 @@ pub struct StyleQa {
     pub min_structure: f32,
     /// CIEDE2000 palette distance that scores 0.5: how far the style may move colour.
     pub colour_tolerance: f32,
+    /// CIEDE2000's lightness weight kL for that distance: 1 counts lightness
+    /// as the formula's reference conditions do; 2 (the textile industry's)
+    /// for media whose signature asks for a lighter picture than the photo,
+    /// so a lifted palette is not taken for a wrong one while hue still counts.
+    pub colour_lightness_weight: f32,
     /// Monochrome media: compare the candidate with the reference's grey values,
     /// so a pencil drawing is judged on tone, not on having lost the colour.
     pub monochrome: bool,
@@ -85,6 +90,7 @@ impl Default for StyleQa {
             colour_shift_max: None,
             min_structure: 0.2,
             colour_tolerance: 15.0,
+            colour_lightness_weight: 1.0,
             monochrome: false,
             head_height: [0.08, 0.7],
             head_x: [0.15, 0.85],
@@ -121,7 +127,7 @@ pub fn builtin_defaults(style_id: &str) -> StyleQa {
     let (colour_tolerance, monochrome, max_clipped) = match style_id {
         "watercolor" => (16.0, false, base.max_clipped),
         "oil" => (14.0, false, base.max_clipped),
-        "pastel" => (16.0, false, base.max_clipped),
+        "pastel" => (14.0, false, base.max_clipped),
         "pop_art" => (40.0, false, 0.6),
         "line_art" => (30.0, true, base.max_clipped),
         "pencil" => (20.0, true, base.max_clipped),
@@ -138,8 +144,16 @@ pub fn builtin_defaults(style_id: &str) -> StyleQa {
         "line_art" => 0.01,
         _ => base.max_dark_blotches,
     };
+    // Pastel's signature asks for a picture lighter than the photo (mean luma
+    // at least 0.55, contrast at most 0.95): its chalk palette is lifted by
+    // design, so lightness counts half as much as hue and chroma.
+    let colour_lightness_weight = match style_id {
+        "pastel" => 2.0,
+        _ => base.colour_lightness_weight,
+    };
     StyleQa {
         colour_tolerance,
+        colour_lightness_weight,
         monochrome,
         max_clipped,
         max_dark_blotches,
@@ -197,6 +211,7 @@ impl StyleQa {
         for (name, v) in [
             ("identity_distance_max", self.identity_distance_max),
             ("colour_tolerance", self.colour_tolerance),
+            ("colour_lightness_weight", self.colour_lightness_weight),
             ("min_structure", self.min_structure),
         ] {
             if !(v.is_finite() && v > 0.0) {

@@ -203,8 +203,9 @@ pub fn encode_webp(image: &RgbImage, quality: f32, method: u8) -> Result<Vec<u8>
     } else {
         WEBP_QUALITY
     };
-    let mut config = webp::WebPConfig::new()
-        .map_err(|()| DeliveryError::EncodeWebP("libwebp refused its default configuration".into()))?;
+    let mut config = webp::WebPConfig::new().map_err(|()| {
+        DeliveryError::EncodeWebP("libwebp refused its default configuration".into())
+    })?;
     config.lossless = 0;
     config.quality = quality;
     config.method = i32::from(method.min(6));

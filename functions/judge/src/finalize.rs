@@ -5,6 +5,7 @@
 
 use crate::cleanup::{clean_up, store_delivered};
 use crate::deliver::{DeliveryConfig, encode};
+use futures_util::future::try_join_all;
 use likeness_core::cost::ddb_write_units;
 use likeness_core::metering::{Function, Meter, Stopwatch};
 use likeness_core::ports::{Blobs, Clock, Previews};
@@ -12,7 +13,6 @@ use likeness_core::preview::PreviewPatch;
 use likeness_core::task_error::names;
 use likeness_core::tasks::{DeliveredImage, DeliveredStyle, FinalizeSummary, FinalizeTask};
 use likeness_core::{PortError, Preview, Status, TaskError, keys};
-use futures_util::future::try_join_all;
 use rayon::prelude::*;
 use std::sync::Arc;
 

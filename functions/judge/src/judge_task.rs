@@ -7,13 +7,13 @@ use crate::StyleQa;
 use crate::decide::{DecisionInput, JudgedCandidate, Outcome, RenderParams, decide};
 use crate::face::FaceModel;
 use crate::score::{Reference, judge_candidates};
+use futures_util::future::{try_join_all, try_join4};
 use likeness_core::cost::StageUnits;
 use likeness_core::metering::{Function, Meter, Stopwatch};
 use likeness_core::ports::{Blobs, Clock};
 use likeness_core::task_error::names;
 use likeness_core::tasks::{Decision, Hints, JudgeTask, JudgedScores, Verdict};
 use likeness_core::{Catalogue, PortError, TaskError, keys, seeds};
-use futures_util::future::{try_join_all, try_join4};
 use rayon::prelude::*;
 use std::sync::Arc;
 

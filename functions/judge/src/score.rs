@@ -2,7 +2,7 @@
 //! style and artifacts, each a score in [0, 1] with the raw measurement kept.
 
 use crate::blotches::{BlotchPhoto, dark_blotches_against};
-use crate::colour::{Swatch, palette, palette_distance};
+use crate::colour::{Swatch, palette, palette_distance_weighted};
 use crate::config::StyleQa;
 use crate::face::{FaceDescription, FaceModel, FaceModelError, embedding_distance, landmark_error};
 use crate::metrics::{black_tile_fraction, clipped_fraction, edge_ssim, luma_std, phash};
@@ -666,7 +666,8 @@ fn judge_found(
 }
 
 /// CIEDE2000 distance between the reference subject's palette and that of
-/// `region` in the candidate; on grey values for monochrome media.
+/// `region` in the candidate, with the style's lightness weight; on grey
+/// values for monochrome media.
 fn palette_delta_e(
     reference: &Reference,
     candidate: &RgbImage,
@@ -675,12 +676,17 @@ fn palette_delta_e(
 ) -> Option<f32> {
     let region_crop = crop(candidate, region);
     if qa.monochrome {
-        palette_distance(
+        palette_distance_weighted(
             &reference.palette_grey,
             &palette(&grey(&region_crop), PALETTE_SIZE),
+            qa.colour_lightness_weight,
         )
     } else {
-        palette_distance(&reference.palette, &palette(&region_crop, PALETTE_SIZE))
+        palette_distance_weighted(
+            &reference.palette,
+            &palette(&region_crop, PALETTE_SIZE),
+            qa.colour_lightness_weight,
+        )
     }
 }
 
