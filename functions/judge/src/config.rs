@@ -25,6 +25,11 @@ pub struct StyleQa {
     /// Whether the face must still be found in the render. Line art may lose it to
     /// the detector; its likeness is then judged on the head's structure.
     pub face_must_be_detected: bool,
+    /// Judge a person's likeness by the head's structure even when the face is
+    /// found: for media where the identity network does not tell people apart
+    /// (on line art a render of the right person and one of another land at
+    /// the same distance; docs/QA.md).
+    pub likeness_by_structure: bool,
     /// Largest shift of the mean chroma (YIQ i, q, in 0..1 units) from the photo;
     /// the catalogue sets it for colour styles. Checked with the signature.
     pub colour_shift_max: Option<f32>,
@@ -87,6 +92,7 @@ impl Default for StyleQa {
         Self {
             identity_distance_max: 0.6,
             face_must_be_detected: true,
+            likeness_by_structure: false,
             colour_shift_max: None,
             min_structure: 0.2,
             colour_tolerance: 15.0,

@@ -419,8 +419,11 @@ pub fn judge_candidates(
             .collect(),
         None => vec![Vec::new(); candidates.len()],
     };
-    // Identity needs the model and every reference face's embedding.
-    let identity_model = model.filter(|_| reference.faces.iter().all(|f| f.embedding.is_some()));
+    // Identity needs the model and every reference face's embedding, and a
+    // style that is judged by it.
+    let identity_model = model.filter(|_| {
+        !qa.likeness_by_structure && reference.faces.iter().all(|f| f.embedding.is_some())
+    });
     let mut described: Vec<Vec<FaceDescription>> = vec![Vec::new(); candidates.len()];
     if let Some(model) = identity_model {
         let items: Vec<(&RgbImage, Rect)> = candidates
@@ -568,7 +571,8 @@ fn judge_found(
                     .iter()
                     .map(|f| f.embedding.as_ref())
                     .collect();
-                let (likeness, matched) = match embeddings.filter(|_| identity) {
+                let by_identity = identity && !qa.likeness_by_structure;
+                let (likeness, matched) = match embeddings.filter(|_| by_identity) {
                     Some(embeddings) => {
                         m.likeness_method = LikenessMethod::Identity;
                         let described: Vec<(Rect, FaceDescription)> =
@@ -577,7 +581,9 @@ fn judge_found(
                     }
                     _ => {
                         // Without the identity model, likeness falls back to the
-                        // head's structure: weaker, and recorded as such.
+                        // head's structure: weaker, and recorded as such. Styles
+                        // whose drawings the network cannot tell apart are
+                        // judged this way by choice (`likeness_by_structure`).
                         m.likeness_method = LikenessMethod::Structure;
                         let (ssim, _) = register(reference, candidate);
                         m.structure_ssim = Some(ssim);
