@@ -148,3 +148,32 @@ fn a_face_moved_away_from_where_the_photo_has_it_is_still_found() {
         "{report:#?}"
     );
 }
+
+#[test]
+fn line_art_is_judged_by_structure_even_with_the_identity_model_loaded() {
+    // The identity network cannot tell drawn people apart; the head's
+    // structure can (docs/QA.md, "Line art").
+    let obama = render(&photo("obama.jpg"), "line_art", 7);
+    let own = judge_with_model("obama.jpg", &obama, "line_art");
+    assert_eq!(
+        own.measurements.likeness_method,
+        LikenessMethod::Structure,
+        "{own:#?}"
+    );
+    assert_eq!(own.measurements.identity_distance, None, "{own:#?}");
+    assert!(own.passed, "{own:#?}");
+
+    let biden = render(&photo("biden.jpg"), "line_art", 7);
+    let other = judge_with_model("obama.jpg", &biden, "line_art");
+    assert_eq!(
+        other.measurements.likeness_method,
+        LikenessMethod::Structure,
+        "{other:#?}"
+    );
+    assert!(!other.passed, "{other:#?}");
+    assert!(other.below.contains(&"likeness".to_owned()), "{other:#?}");
+    assert!(
+        own.measurements.structure_ssim > other.measurements.structure_ssim,
+        "{own:#?}\n{other:#?}"
+    );
+}
