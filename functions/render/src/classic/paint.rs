@@ -2,7 +2,7 @@
 
 use super::Ctx;
 use super::filters::{dog, guided, kuwahara};
-use super::noise::{Dir, fbm, hash01, value};
+use super::noise::{Dir, fbm, floor, hash01, value};
 use super::raster::{
     Plane, Regions, Rgb, gauss, large_regions, luma, mix3, saturate, smoothstep, structure_flow,
 };
@@ -425,6 +425,11 @@ pub fn pastel(ctx: &Ctx) -> Rgb {
             let Some((shape, centre)) = layer.at(fx, fy, wobble.d[i]) else {
                 continue;
             };
+            let amount = shape * weight * 1.1;
+            // Too light a touch to catch even the tooth's peaks: nothing to lay.
+            if amount + 0.9 * grain <= 0.25 {
+                continue;
+            }
             let (cx, cy) = (centre.0 * px, centre.1 * px);
             let stick = sample_rgb(&colour, cx, cy);
             let jitter = 0.91 + 0.18 * hash01(layer.seed ^ 9, centre.0 as i32, centre.1 as i32);
@@ -433,7 +438,7 @@ pub fn pastel(ctx: &Ctx) -> Rgb {
             // carry the jacket's colour across the collar.
             let diff = (0..3).map(|k| (stick[k] - here[k]).abs()).sum::<f32>() / 3.0;
             let keep = 1.0 - smoothstep(0.06, 0.16, diff);
-            let cover = catch(shape * weight * 1.1) * keep;
+            let cover = catch(amount) * keep;
             out = mix3(out, stick, cover * 0.9);
         }
         // Chalk dust on the tooth's peaks: a faint lighter speckle.
@@ -476,10 +481,10 @@ impl ChalkLayer {
         let (c, s) = (self.dir.cos, self.dir.sin);
         let u = x * c + y * s;
         let v = -x * s + y * c + bend * self.width;
-        let row = (v / self.width).floor();
+        let row = floor(v / self.width);
         let r = row as i32;
         let offset = hash01(self.seed, r, 0) * self.length;
-        let col = ((u + offset) / self.length).floor();
+        let col = floor((u + offset) / self.length);
         let k = col as i32;
         let (cu, cv) = ((u + offset) / self.length - col, v / self.width - row);
         // Each stroke its own length, sideways drift and width.
