@@ -20,7 +20,34 @@ fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
     10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10()
 }
 
+/// Each render named by its file name, decoded once for both tables.
+fn renders() -> Vec<(String, RgbImage)> {
+    std::env::args()
+        .skip(1)
+        .map(|path| {
+            let img = image::open(&path)
+                .unwrap_or_else(|e| panic!("{path}: {e}"))
+                .to_rgb8();
+            let name = std::path::Path::new(&path)
+                .file_name()
+                .map_or(path.clone(), |n| n.to_string_lossy().into_owned());
+            (name, img)
+        })
+        .collect()
+}
+
+/// "KB / dB" of a lossy WebP of `img`.
+fn size_and_psnr(img: &RgbImage, webp: &[u8]) -> String {
+    let back = image::load_from_memory(webp).expect("decode").to_rgb8();
+    format!(
+        "{:.0} / {:.1}",
+        webp.len() as f64 / 1024.0,
+        psnr(img, &back)
+    )
+}
+
 fn main() {
+    let renders = renders();
     let qualities = [60.0f32, 70.0, 75.0, 80.0, 85.0, 90.0];
     print!("| render | lossless KB | JPEG 90 KB |");
     for q in qualities {
@@ -28,10 +55,7 @@ fn main() {
     }
     println!();
     println!("|---|---:|---:|{}", "---:|".repeat(qualities.len()));
-    for path in std::env::args().skip(1) {
-        let img = image::open(&path)
-            .unwrap_or_else(|e| panic!("{path}: {e}"))
-            .to_rgb8();
+    for (name, img) in &renders {
         let mut lossless = Vec::new();
         image::codecs::webp::WebPEncoder::new_lossless(&mut lossless)
             .encode(
@@ -43,24 +67,16 @@ fn main() {
             .expect("lossless");
         let mut jpeg = Vec::new();
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
-            .encode_image(&img)
+            .encode_image(img)
             .expect("jpeg");
-        let name = std::path::Path::new(&path)
-            .file_name()
-            .map_or(path.clone(), |n| n.to_string_lossy().into_owned());
         print!(
             "| {name} | {:.0} | {:.0} |",
             lossless.len() as f64 / 1024.0,
             jpeg.len() as f64 / 1024.0
         );
         for q in qualities {
-            let bytes = encode_webp(&img, q, WEBP_METHOD).expect("webp");
-            let back = image::load_from_memory(&bytes).expect("decode").to_rgb8();
-            print!(
-                " {:.0} / {:.1} |",
-                bytes.len() as f64 / 1024.0,
-                psnr(&img, &back)
-            );
+            let bytes = encode_webp(img, q, WEBP_METHOD).expect("webp");
+            print!(" {} |", size_and_psnr(img, &bytes));
         }
         println!();
     }
@@ -73,30 +89,18 @@ fn main() {
     }
     println!();
     println!("|---|{}", "---:|".repeat(methods.len()));
-    for path in std::env::args().skip(1) {
-        let img = image::open(&path)
-            .unwrap_or_else(|e| panic!("{path}: {e}"))
-            .to_rgb8();
-        let name = std::path::Path::new(&path)
-            .file_name()
-            .map_or(path.clone(), |n| n.to_string_lossy().into_owned());
+    for (name, img) in &renders {
         print!("| {name} |");
         for m in methods {
             let mut times = Vec::new();
             let mut bytes = Vec::new();
             for _ in 0..5 {
                 let started = Instant::now();
-                bytes = encode_webp(&img, WEBP_QUALITY, m).expect("webp");
+                bytes = encode_webp(img, WEBP_QUALITY, m).expect("webp");
                 times.push(started.elapsed().as_secs_f64() * 1000.0);
             }
             times.sort_by(f64::total_cmp);
-            let back = image::load_from_memory(&bytes).expect("decode").to_rgb8();
-            print!(
-                " {:.0} / {:.1} / {:.0} |",
-                bytes.len() as f64 / 1024.0,
-                psnr(&img, &back),
-                times[2]
-            );
+            print!(" {} / {:.0} |", size_and_psnr(img, &bytes), times[2]);
         }
         println!();
     }

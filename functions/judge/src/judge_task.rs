@@ -7,6 +7,7 @@ use crate::StyleQa;
 use crate::decide::{DecisionInput, JudgedCandidate, Outcome, RenderParams, decide};
 use crate::face::FaceModel;
 use crate::score::{Reference, judge_candidates};
+use futures_util::TryFutureExt;
 use futures_util::future::{try_join_all, try_join4};
 use likeness_core::cost::StageUnits;
 use likeness_core::metering::{Function, Meter, Stopwatch};
@@ -124,10 +125,10 @@ async fn judge(ports: &JudgePorts, task: &JudgeTask) -> Result<Verdict, TaskErro
     };
     let stored = try_join_all(task.render.candidates.iter().map(|c| blobs.get(&c.key)));
     let (reference, hints, earlier, stored) = try_join4(
-        async { Ok::<_, TaskError>(blobs.get(&reference_key).await?) },
+        blobs.get(&reference_key).map_err(TaskError::from),
         hints,
         earlier,
-        async { Ok::<_, TaskError>(stored.await?) },
+        stored.map_err(TaskError::from),
     )
     .await?;
     let reference = load_png(&reference, &reference_key)?;

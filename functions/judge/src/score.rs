@@ -571,8 +571,7 @@ fn judge_found(
                     .iter()
                     .map(|f| f.embedding.as_ref())
                     .collect();
-                let by_identity = identity && !qa.likeness_by_structure;
-                let (likeness, matched) = match embeddings.filter(|_| by_identity) {
+                let (likeness, matched) = match embeddings.filter(|_| identity) {
                     Some(embeddings) => {
                         m.likeness_method = LikenessMethod::Identity;
                         let described: Vec<(Rect, FaceDescription)> =

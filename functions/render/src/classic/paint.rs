@@ -342,8 +342,8 @@ pub fn pastel(ctx: &Ctx) -> Rgb {
     // densely below, and must stay light and airy); the face keeps the
     // contrast its features need to be read as a face.
     let lift = |c: [f32; 3], face: f32| {
-        let floor = 0.40 - 0.06 * face;
-        saturate(hue.apply(c), p.saturation).map(|v| floor + (0.98 - floor) * v.clamp(0.0, 1.0))
+        let darkest = 0.40 - 0.06 * face;
+        saturate(hue.apply(c), p.saturation).map(|v| darkest + (0.98 - darkest) * v.clamp(0.0, 1.0))
     };
     let colour = Rgb {
         d: abs
@@ -363,6 +363,8 @@ pub fn pastel(ctx: &Ctx) -> Rgb {
     // cover only the most salient part of its head (chelsea.png's right eye
     // was smeared), so detail is read from the picture itself.
     let detail = gauss(&lines.map(|v| v.abs()), ctx.wr(2.0));
+    // The subject's most detailed 12 %: `ink_threshold` ranks a field's
+    // valleys, and detail's peaks are the valleys of its negation.
     let detail_at = ctx.ink_threshold(&detail.map(|v| -v), 0.12);
     let detail = detail.map(|v| smoothstep(0.5 * detail_at, detail_at, v));
     let lines = lines.resized(w, h);
